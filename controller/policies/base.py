@@ -1,0 +1,105 @@
+"""The policy interface: what a forwarding policy gives the controller app.
+
+Why a separate class: the os-ken app stays a thin event pump, and everything a policy decides
+(the full state of a switch, periodic re-programming from statistics) is plain Python that unit
+tests exercise against a fake flow table, without sockets or switches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import networkx as nx
+
+from fabric.errors import SpecError
+from topologies.model import switches
+
+from .. import ofmsgs
+
+Msg = Any  # an os-ken OpenFlow message object
+
+
+@dataclass
+class PortCounters:
+    """One port's counters from the latest port-stats reply; `time` is when it arrived."""
+    rx_packets: int
+    tx_packets: int
+    rx_bytes: int
+    tx_bytes: int
+    rx_dropped: int
+    tx_dropped: int
+    time: float
+
+
+@dataclass
+class Stats:
+    """Latest statistics the app has collected, by dpid. `flows` holds os-ken OFPFlowStats
+    entries and is only filled for policies that set `wants_flow_stats`."""
+    ports: dict[int, dict[int, PortCounters]] = field(default_factory=dict)
+    flows: dict[int, list[Any]] = field(default_factory=dict)
+
+
+class Policy:
+    """Base policy: validates params, maps dpids to switch names, frames every switch's state.
+
+    Subclasses set `PARAMS` (known parameter names -> defaults, also giving the expected type)
+    and implement `switch_state`. `switch_up` always starts from a clean table so a switch that
+    reconnects (or kept stale state in fail_mode=secure) gets back exactly the full state.
+    """
+
+    name: ClassVar[str] = "base"
+    PARAMS: ClassVar[dict[str, Any]] = {}
+    interval_s: float | None = None     # period of tick(); None = no periodic work
+    wants_flow_stats: bool = False      # also poll flow stats before each tick
+
+    def __init__(self, graph: nx.Graph, params: dict[str, Any] | None = None):
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise SpecError("params", f"policy {self.name!r} params must be a table, "
+                                      f"got {type(params).__name__}")
+        for key, value in params.items():
+            if key not in self.PARAMS:
+                known = ", ".join(sorted(self.PARAMS)) or "none"
+                raise SpecError(f"params.{key}", f"unknown parameter {key!r} for policy "
+                                                 f"{self.name!r} (known: {known})")
+            default = self.PARAMS[key]
+            if default is not None and not _same_kind(value, default):
+                raise SpecError(f"params.{key}", f"expected {type(default).__name__}, "
+                                                 f"got {value!r}")
+        self.graph = graph
+        self.params: dict[str, Any] = {**self.PARAMS, **params}
+        self.dpid_to_switch: dict[int, str] = {graph.nodes[s]["dpid"]: s for s in switches(graph)}
+        self.datapaths: dict[int, Any] = {}   # dpid -> connected datapath (for tick messages)
+
+    def switch_name(self, dpid: int) -> str | None:
+        """Name of the switch with this dpid, or None if the fabric has no such switch."""
+        return self.dpid_to_switch.get(dpid)
+
+    def switch_up(self, dp: Any, now: float) -> list[Msg]:
+        """Complete state for a (re)connected switch: wipe flows and groups, then the policy's
+        state. Raises KeyError for a dpid the fabric does not know."""
+        switch = self.dpid_to_switch[dp.id]
+        self.datapaths[dp.id] = dp
+        return [ofmsgs.delete_all_flows(dp), ofmsgs.delete_all_groups(dp), ofmsgs.barrier(dp),
+                *self.switch_state(dp, switch, now)]
+
+    def switch_down(self, dpid: int, now: float) -> None:
+        """A switch disconnected: forget its datapath."""
+        self.datapaths.pop(dpid, None)
+
+    def switch_state(self, dp: Any, switch: str, now: float) -> list[Msg]:
+        """The policy's groups and flows for one switch (after the wipe)."""
+        raise NotImplementedError
+
+    def tick(self, now: float, stats: Stats) -> list[tuple[int, Msg]]:
+        """Periodic work every `interval_s`: (dpid, message) pairs to send. Default: none."""
+        return []
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether a param value fits the type of its default (ints are fine for floats)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))

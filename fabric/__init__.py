@@ -1,0 +1,1 @@
+"""The engine: experiment spec, run orchestration, Mininet adapter, metrics, results, reports, CLI."""

@@ -1,0 +1,107 @@
+"""Start one traffic agent inside each Mininet host, release them together, wait for them.
+
+Protocol with traffic.agent (stdout lines): ``READY`` once listening; then we write
+``GO <t0>`` to every agent's stdin, t0 a moment in the shared clock's future, so every host starts
+from the same instant; each agent ends with ``DONE`` (exit 0) or ``FAILED <reason>`` (exit 1).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import RunError
+
+log = logging.getLogger("fabric.agents")
+AGENT_PORT = 5201
+
+
+class AgentGroup:
+    """The agents of one run; stop() is idempotent and leaves no process behind."""
+
+    def __init__(self, hosts: dict[str, Any], plan_file: Path, hosts_file: Path, out_dir: Path,
+                 deadline_s: float, tcp_cc: str | None = None):
+        self.hosts = hosts  # name -> Mininet host
+        self.plan_file, self.hosts_file = plan_file, hosts_file
+        self.out_dir = out_dir
+        self.deadline_s = deadline_s
+        self.tcp_cc = tcp_cc
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.events: "queue.Queue[tuple[str, str]]" = queue.Queue()
+        self.status: dict[str, str] = {}
+
+    def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for name, host in self.hosts.items():
+            argv = [sys.executable, "-m", "traffic.agent", "--plan", str(self.plan_file),
+                    "--hosts", str(self.hosts_file), "--me", name, "--port", str(AGENT_PORT),
+                    "--out", str(self.out_dir), "--deadline-s", str(self.deadline_s)]
+            if self.tcp_cc:
+                argv += ["--tcp-cc", self.tcp_cc]
+            err = open(self.out_dir / f"{name}.stderr", "w")
+            proc = host.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                              text=True, bufsize=1)
+            err.close()
+            self.procs[name] = proc
+            threading.Thread(target=self._read, args=(name, proc), daemon=True).start()
+
+    def _read(self, name: str, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            self.events.put((name, line.strip()))
+        self.events.put((name, "EXIT"))
+
+    def _wait_for(self, want: set[str], timeout_s: float, check: Callable[[], None]) -> None:
+        """Collect events until every agent reported one of `want`, or fail."""
+        pending = set(self.procs)
+        end = time.monotonic() + timeout_s
+        while pending:
+            check()
+            try:
+                name, line = self.events.get(timeout=min(0.5, max(0.01, end - time.monotonic())))
+            except queue.Empty:
+                if time.monotonic() > end:
+                    raise RunError(f"agents timed out after {timeout_s:.0f} s waiting for "
+                                   f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}")
+                continue
+            word = line.split(" ", 1)[0]
+            if name not in pending:  # e.g. the EXIT that follows an agent's DONE
+                continue
+            self.status[name] = line
+            if word in want:
+                pending.discard(name)
+            elif word in ("FAILED", "EXIT"):
+                raise RunError(f"agent on {name} failed: {line} "
+                               f"(see {self.out_dir / (name + '.stderr')})")
+
+    def wait_ready(self, timeout_s: float, check: Callable[[], None]) -> None:
+        self._wait_for({"READY"}, timeout_s, check)
+
+    def go(self, start_delay_s: float) -> float:
+        """Release every agent at the same future instant t0 (shared clock); return t0."""
+        t0 = time.time() + start_delay_s
+        for proc in self.procs.values():
+            proc.stdin.write(f"GO {t0:.6f}\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        return t0
+
+    def wait_done(self, timeout_s: float, check: Callable[[], None]) -> None:
+        self._wait_for({"DONE"}, timeout_s, check)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        end = time.monotonic() + 3
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()

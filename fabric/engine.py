@@ -1,0 +1,179 @@
+"""Run orchestration: spec -> model -> emulated network + controller -> agents -> records -> summary.
+
+    spec ──► model (networkx) ──► fabric.json ──► controller process (127.0.0.1)
+                   │                                  ▲ OpenFlow 1.3
+                   └──► Mininet hosts + OVS switches ─┘
+    plan.json ──► one agent per host (real TCP) ──► agents/*.csv ──► flows.csv ──► summary.json
+
+Everything created is torn down in `finally` blocks, on success, on failure and on SIGINT/SIGTERM
+(SIGTERM is turned into KeyboardInterrupt for the duration of a run). Whatever the agents wrote
+before a failure is still collected, and the summary says `partial` or `failed`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import networkx as nx
+
+from controller.process import ControllerProcess
+from topologies import model
+from traffic.records import collect, write_csv
+
+from . import metrics, tcpstats
+from .agents import AgentGroup
+from .datapath import choose_datapath
+from .emulation import EmulatedNetwork
+from .errors import RunError
+from .planning import build_plan
+from .results import RunSummary, environment, new_run_dir, write_json
+from .spec import ExperimentSpec
+
+log = logging.getLogger("fabric.engine")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt so every `finally` runs."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+
+
+def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
+                   fabric_name: str | None = None, seed: int | None = None) -> RunSummary:
+    """Run one fabric of `spec` end to end; always returns a summary (status says how it went).
+
+    KeyboardInterrupt (Ctrl-C, SIGTERM) is re-raised after teardown and after the partial
+    summary is on disk.
+    """
+    fab = spec.fabric(fabric_name)
+    seed = spec.seed if seed is None else seed
+    graph = fab.build()
+    plan = build_plan(spec, graph, seed)  # validates before anything is built
+    datapath = choose_datapath(spec.run.datapath)
+    run_dir = new_run_dir(out_base, spec.name, fab.name)
+    summary = RunSummary(spec.name, fab.name, fab.policy, seed, str(run_dir), datapath=datapath,
+                         setup={**model.setup_table(graph), "policy": fab.policy,
+                                "tcp": spec.run.tcp_congestion_control})
+    summary.flows_planned = len(plan.transfers)
+    if spec_path is not None:
+        shutil.copy(spec_path, run_dir / "spec.toml")
+    write_json(run_dir / "environment.json", environment(datapath))
+    (run_dir / "fabric.json").write_text(json.dumps(model.to_description(graph), indent=1))
+    plan.save(run_dir / "plan.json")
+    write_json(run_dir / "hosts.json", {h: graph.nodes[h]["ip"] for h in model.hosts(graph)})
+    interrupted: BaseException | None = None
+    with _log_to(run_dir / "engine.log"), sigterm_as_interrupt():
+        try:
+            _emulate(spec, fab, graph, plan, run_dir, datapath, summary)
+            summary.status = "complete"
+        except KeyboardInterrupt as exc:
+            summary.error = f"interrupted ({exc or 'Ctrl-C'})"
+            interrupted = exc
+        except RunError as exc:
+            summary.error = str(exc)
+            log.error("run failed: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - record, then report as a failed run
+            summary.error = f"{type(exc).__name__}: {exc}"
+            log.exception("run crashed")
+        finally:
+            _finish(plan, graph, run_dir, summary)
+    if interrupted is not None:
+        raise interrupted
+    return summary
+
+
+def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
+             datapath: str, summary: RunSummary) -> None:
+    phases = summary.phases_s
+    t = time.monotonic()
+    ctl = ControllerProcess(run_dir / "fabric.json", fab.policy, fab.policy_params,
+                            run_dir / "controller.log")
+    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir)
+    agents: AgentGroup | None = None
+
+    def controller_alive() -> None:
+        if not ctl.alive():
+            raise RunError(f"the controller died (exit code {ctl.returncode}); "
+                           f"see {run_dir / 'controller.log'}")
+    try:
+        ctl.start()
+        net.start()
+        phases["build_s"] = time.monotonic() - t
+        t = time.monotonic()
+        ctl.wait_ready(timeout_s=30 + 0.5 * len(model.switches(graph)))
+        phases["controller_ready_s"] = time.monotonic() - t
+        t = time.monotonic()
+        names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
+        agents = AgentGroup({h: net.host(h) for h in names}, run_dir / "plan.json",
+                            run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
+                            spec.run.tcp_congestion_control)
+        agents.start()
+        agents.wait_ready(30, controller_alive)
+        before = net.tcp_counters(names)
+        agents.go(spec.run.start_delay_s)
+        agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5, controller_alive)
+        phases["workload_s"] = time.monotonic() - t
+        after = net.tcp_counters(names)
+        summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
+    finally:
+        t = time.monotonic()
+        if agents is not None:
+            agents.stop()
+        net.stop()
+        ctl.stop()
+        phases["teardown_s"] = time.monotonic() - t
+
+
+def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary) -> None:
+    """Collect whatever the agents wrote, compute metrics, write flows.csv and summary.json."""
+    try:
+        records = collect(run_dir / "agents", plan) if (run_dir / "agents").exists() else []
+        write_csv(records, run_dir / "flows.csv")
+        summary.flows_complete = sum(1 for r in records if r.complete)
+        summary.fct_s = metrics.fct_distribution(records)
+        for name in sorted({r.workload for r in records}):
+            summary.fct_by_workload[name] = metrics.fct_distribution(
+                r for r in records if r.workload == name)
+        hosts = model.hosts(graph)
+        for coll in plan.collectives:
+            rate = min(model.host_rate_mbps(graph, h) for h in coll.hosts) if hosts else 0.0
+            summary.collectives.append(metrics.collective_result(coll, records, rate))
+        if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
+            summary.status = "partial"
+            summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"
+        elif summary.status != "complete" and summary.flows_complete:
+            summary.status = "partial"
+    finally:
+        write_json(run_dir / "summary.json", summary.to_dict())

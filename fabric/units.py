@@ -1,0 +1,42 @@
+"""Sizes and rates as a person writes them in an experiment file ("4MB", "512 KiB", 20)."""
+from __future__ import annotations
+
+import re
+
+from .errors import SpecError
+
+_SIZE_UNITS = {
+    "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(value: object, key: str) -> int:
+    """Bytes from an int or a string with a decimal (kB, MB, GB) or binary (KiB, MiB) unit."""
+    if isinstance(value, bool):
+        raise SpecError(key, f"expected a size in bytes, got {value!r}")
+    if isinstance(value, int):
+        number, unit = float(value), ""
+    elif isinstance(value, float) and value.is_integer():
+        number, unit = value, ""
+    elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
+        number, unit = float(m.group(1)), m.group(2).lower()
+        if unit not in _SIZE_UNITS:
+            raise SpecError(key, f"unknown size unit {m.group(2)!r} in {value!r} "
+                                 f"(use B, kB, MB, GB, KiB, MiB, GiB)")
+    else:
+        raise SpecError(key, f"expected a size such as 4000000, '4MB' or '512KiB', got {value!r}")
+    size = number * _SIZE_UNITS[unit]
+    if size <= 0 or not size.is_integer():
+        raise SpecError(key, f"size must be a positive whole number of bytes, got {value!r}")
+    return int(size)
+
+
+def human_bytes(n: float) -> str:
+    """'4.19 MB' style, decimal units (as nccl-tests and link rates use)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    raise AssertionError("unreachable")

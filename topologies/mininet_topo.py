@@ -1,0 +1,30 @@
+"""The Mininet Topo of a fabric model: built from the same graph the controller reads.
+
+Only names, addresses, dpids and port numbers come from here; link shaping (HTB + FIFO queue) is
+applied by fabric.emulation because Mininet's TCLink sets queue limits with netem, which some
+kernels (this CI machine's among them) lack.
+"""
+from __future__ import annotations
+
+import networkx as nx
+from mininet.topo import Topo
+
+from .model import HOST, HOST_SUBNET
+
+
+def intf_name(node: str, port: int) -> str:
+    """Interface name Mininet gives port `port` of `node`."""
+    return f"{node}-eth{port}"
+
+
+class ModelTopo(Topo):
+    """Mininet Topo mirroring a fabric model node for node, port for port."""
+
+    def build(self, graph: nx.Graph) -> None:  # type: ignore[override]
+        for name, d in graph.nodes(data=True):
+            if d["role"] == HOST:
+                self.addHost(name, ip=f"{d['ip']}/{HOST_SUBNET.prefixlen}", mac=d["mac"])
+            else:
+                self.addSwitch(name, dpid="%016x" % d["dpid"])
+        for u, v, d in graph.edges(data=True):
+            self.addLink(u, v, port1=d["ports"][u], port2=d["ports"][v])
