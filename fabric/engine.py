@@ -32,6 +32,7 @@ from .datapath import choose_datapath
 from .emulation import EmulatedNetwork
 from .errors import RunError
 from .planning import build_plan
+from .runlock import exclusive_run
 from .results import RunSummary, environment, new_run_dir, write_json
 from .spec import ExperimentSpec
 
@@ -94,7 +95,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     plan.save(run_dir / "plan.json")
     write_json(run_dir / "hosts.json", {h: graph.nodes[h]["ip"] for h in model.hosts(graph)})
     interrupted: BaseException | None = None
-    with _log_to(run_dir / "engine.log"), sigterm_as_interrupt():
+    with sigterm_as_interrupt(), exclusive_run(), _log_to(run_dir / "engine.log"):
         try:
             _emulate(spec, fab, graph, plan, run_dir, datapath, summary)
             summary.status = "complete"

@@ -1,0 +1,52 @@
+"""One emulation at a time per machine: runs share switch and interface names (l1, h1-eth0...).
+
+`fabric run`, `fabric compare` and the emulation tests take an exclusive flock on LOCK_PATH for
+the whole life of an emulated network; a second run waits for the first, saying so.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import RunError
+
+LOCK_PATH = Path(os.environ.get("FABRIC_LOCK", "/run/aifabric-emulator.lock"))
+
+
+@contextmanager
+def exclusive_run(timeout_s: float = 1800.0) -> Iterator[None]:
+    """Hold the machine-wide emulation lock; wait up to timeout_s for another run to finish."""
+    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_PATH, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            print(f"fabric: another emulation (pid {holder}) is running; waiting for it",
+                  file=sys.stderr)
+            end = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > end:
+                        raise RunError(f"another emulation (pid {holder}) held {LOCK_PATH} for "
+                                       f"more than {timeout_s:.0f} s") from None
+                    time.sleep(0.2)
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
