@@ -78,6 +78,11 @@ class EmulatedNetwork:
             net.stop()
         except Exception as exc:  # noqa: BLE001 - teardown must go on
             log.error("mininet stop failed: %s", exc)
+        for ctl in net.controllers:  # RemoteController.stop() leaves its shell running
+            try:
+                ctl.terminate()
+            except Exception as exc:  # noqa: BLE001
+                log.error("stopping %s's shell failed: %s", ctl.name, exc)
 
     def __enter__(self) -> "EmulatedNetwork":
         self.start()

@@ -1,0 +1,132 @@
+"""End-to-end runs on real Mininet + OVS: results on disk, and nothing left behind, whatever happens."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fabric.cleanup import leftovers
+from fabric.engine import run_experiment
+from fabric.runlock import exclusive_run
+from fabric.spec import parse_experiment
+from traffic.records import read_csv
+
+pytestmark = pytest.mark.emulation
+ROOT = Path(__file__).resolve().parent.parent
+FABRIC = [sys.executable, "-m", "fabric"]
+
+
+def small_spec(size="2MB", deadline_s=60.0, iterations=1):
+    return parse_experiment({
+        "name": "t", "seed": 3, "run": {"deadline_s": deadline_s},
+        "fabric": {"kind": "leafspine", "spines": 2, "leaves": 2, "hosts_per_leaf": 2,
+                   "host_rate_mbps": 20, "fabric_rate_mbps": 20},
+        "workload": [{"kind": "allreduce", "size_bytes": size, "iterations": iterations,
+                      "hosts": ["h1", "h2", "h3", "h4"]},
+                     {"kind": "flows", "flows": [{"src": "h1", "dst": "h4", "size_bytes": "500kB"}]}],
+    })
+
+
+def assert_clean():
+    """Nothing of ours left; holding the run lock so no other emulation is mid-run."""
+    with exclusive_run():
+        deadline = time.monotonic() + 5  # processes may need a moment to be reaped
+        while leftovers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert leftovers() == []
+
+
+def test_run_completes_with_results_on_disk(tmp_path):
+    summary = run_experiment(small_spec(), None, tmp_path)
+    assert summary.status == "complete", summary.error
+    run = Path(summary.run_dir)
+    for name in ("summary.json", "flows.csv", "plan.json", "fabric.json", "environment.json",
+                 "controller.log", "engine.log"):
+        assert (run / name).exists(), name
+    records = read_csv(run / "flows.csv")
+    assert len(records) == summary.flows_planned == 25 and all(r.complete for r in records)
+    (coll,) = summary.collectives
+    assert coll.complete and coll.jct_s > coll.lower_bound_s * 0.9
+    assert 0 < coll.busbw_efficiency <= 1.05
+    assert summary.tcp["Tcp.OutSegs"] > 0
+    saved = json.loads((run / "summary.json").read_text())
+    assert saved["status"] == "complete" and saved["collectives"][0]["ranks"] == 4
+    assert_clean()
+
+
+def test_failure_inside_workload_keeps_partial_results_and_cleans_up(tmp_path):
+    # 20 MB per rank at 20 Mbit/s needs ~12 s: a 2 s deadline makes every agent give up mid-run
+    summary = run_experiment(small_spec(size="20MB", deadline_s=2.0), None, tmp_path)
+    assert summary.status in ("failed", "partial") and summary.error
+    records = read_csv(Path(summary.run_dir) / "flows.csv")
+    assert len(records) == summary.flows_planned
+    assert any(r.complete for r in records) and not all(r.complete for r in records)
+    assert json.loads((Path(summary.run_dir) / "summary.json").read_text())["status"] == summary.status
+    assert_clean()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
+def test_signal_during_run_cleans_up(tmp_path, sig, code):
+    spec = tmp_path / "long.toml"
+    spec.write_text((ROOT / "examples" / "default.toml").read_text()
+                    .replace('size_bytes = "4MB"', 'size_bytes = "40MB"'))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not list(out.glob("*/agents/*.recv.csv")):  # the workload is running
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    (run,) = out.iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] in ("failed", "partial") and "interrupted" in summary["error"]
+    assert (run / "flows.csv").exists()
+    assert_clean()
+
+
+@pytest.mark.parametrize("edit, key", [
+    (("spines = 2", "spines = 0"), "fabric[0].spines"),
+    (('"h4"]', '"h9"]'), "workload[0].hosts[3]"),
+    (("queue_packets = 100", "queue_packet = 100"), "fabric[0].queue_packet"),
+])
+def test_bad_input_exits_2_and_builds_nothing(tmp_path, edit, key):
+    spec = tmp_path / "bad.toml"
+    spec.write_text((ROOT / "examples" / "default.toml").read_text().replace(*edit))
+    out = tmp_path / "runs"
+    res = subprocess.run(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert key in res.stderr and res.stderr.count("\n") == 1
+    assert not out.exists()
+    assert_clean()
+
+
+def test_clean_removes_what_a_killed_run_left(tmp_path):
+    """kill -9 of `fabric run` leaves the network up; `fabric clean` removes it."""
+    spec = tmp_path / "long.toml"
+    spec.write_text((ROOT / "examples" / "default.toml").read_text()
+                    .replace('size_bytes = "4MB"', 'size_bytes = "40MB"'))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not list(out.glob("*/agents/*.recv.csv")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert leftovers(), "a killed run should have left its network behind"
+    res = subprocess.run(FABRIC + ["clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "removed" in res.stdout
+    assert_clean()
