@@ -9,7 +9,9 @@ tracks connections and install progress and reports it on stdout (one line each,
     DISCONNECTED <switch>              the switch's connection closed
     OFPERROR <switch> type=<t> code=<c>  the switch rejected a message
 
-Everything else goes to the log. Why so defensive: with os-ken's default native hub,
+Everything else goes to the log. With a run directory the app also records port counters every
+`stats_interval_s` and the policy's reports (controller.recorder); packet-ins from the policy's
+own rules go to policy.packet_in. Why so defensive: with os-ken's default native hub,
 `hub.TaskExit` is `Exception`, so an exception escaping a handler silently ends the app's event
 thread (no more events, no log). Every handler is therefore wrapped by `_guarded`.
 """
@@ -33,7 +35,9 @@ from os_ken.ofproto import ofproto_v1_3
 from topologies.model import switches
 
 from . import ofmsgs
+from .nftables import NftError, NftTables
 from .policies import Policy, PortCounters, Stats
+from .recorder import RunRecorder
 
 LOG = logging.getLogger("controller.app")
 
@@ -42,9 +46,27 @@ _SETTINGS: dict[str, Any] = {}
 _OUT_LOCK = threading.Lock()
 
 
-def configure(graph: nx.Graph, policy: Policy, out: TextIO | None = None) -> None:
-    """Give the app its fabric graph, policy and stdout stream (call before run_apps)."""
-    _SETTINGS.update(graph=graph, policy=policy, out=out or sys.stdout)
+def configure(graph: nx.Graph, policy: Policy, out: TextIO | None = None,
+              recorder: RunRecorder | None = None, nft: NftTables | None = None) -> None:
+    """Give the app its fabric graph, policy, stdout stream and (optionally) the recorder of
+    the run directory's CSV files and the nft adapter (tests pass one with a fake runner);
+    call before run_apps."""
+    _SETTINGS.update(graph=graph, policy=policy, out=out or sys.stdout, recorder=recorder,
+                     nft=nft)
+
+
+def packet_fields(data: bytes) -> dict[str, Any]:
+    """IPv4/TCP header fields of a packet-in's data, by OXM name ({} if not IPv4)."""
+    from os_ken.lib.packet import ipv4, packet, tcp
+    pkt = packet.Packet(bytes(data))
+    ip = pkt.get_protocol(ipv4.ipv4)
+    if ip is None:
+        return {}
+    fields: dict[str, Any] = {"ipv4_src": ip.src, "ipv4_dst": ip.dst, "ip_proto": ip.proto}
+    seg = pkt.get_protocol(tcp.tcp)
+    if seg is not None:
+        fields.update(tcp_src=seg.src_port, tcp_dst=seg.dst_port)
+    return fields
 
 
 def emit(line: str) -> None:
@@ -84,13 +106,21 @@ class FabricController(app_manager.OSKenApp):
         self.installed: set[str] = set()
         self.ready_announced = False
         self.stats = Stats()
+        self.nft: NftTables = _SETTINGS.get("nft") or NftTables()  # kernel spraying state
         self._flow_parts: dict[int, list[Any]] = {}
+        self.recorder: RunRecorder | None = _SETTINGS.get("recorder")
+        if self.recorder is not None and self.policy.REPORT_FILE and self.policy.REPORT_ROW:
+            self.recorder.open_report(self.policy.REPORT_FILE, self.policy.REPORT_ROW)
 
     def start(self) -> None:
         super().start()
         if self.policy.interval_s:
             self.threads.append(hub.spawn(self._tick_loop))
             LOG.info("policy %s ticks every %.3f s", self.policy.name, self.policy.interval_s)
+        if self.recorder is not None:
+            self.threads.append(hub.spawn(self._record_loop))
+            LOG.info("recording port counters every %.3f s into %s", self.recorder.interval_s,
+                     self.recorder.run_dir)
 
     # ------------------------------------------------------------------ install
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -109,6 +139,8 @@ class FabricController(app_manager.OSKenApp):
             self.current[dp.id] = dp
             self._uninstall(name)
             msgs = self.policy.switch_up(dp, time.monotonic())
+            if not self._sync_nft(name):
+                return
         LOG.info("%s (dpid %016x) connected from %s: sending %d messages from policy %s",
                  name, dp.id, dp.address, len(msgs), self.policy.name)
         emit(f"CONNECTED {name}")
@@ -182,15 +214,49 @@ class FabricController(app_manager.OSKenApp):
         if len(data) >= 8:  # the switch echoes the head of the rejected message
             offending = f" (offending msg type {data[1]} xid {int.from_bytes(data[4:8], 'big')})"
         LOG.error("%s: OFPT_ERROR type=%d code=%d%s", who, msg.type, msg.code, offending)
-        emit(f"OFPERROR {who} type={msg.type} code={msg.code}")
+        if name is not None:   # a stray connection's errors say nothing about the fabric
+            emit(f"OFPERROR {who} type={msg.type} code={msg.code}")
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     @_guarded
     def _port_status(self, ev: Any) -> None:
+        """A port changed: let the policy re-route around (or back onto) its link, then push
+        the changed nft rulesets and the OpenFlow difference (controller.statediff)."""
         msg = ev.msg
-        dp = msg.datapath
-        LOG.info("%s: port %d status reason=%d state=%d", self.policy.switch_name(dp.id),
-                 msg.desc.port_no, msg.reason, msg.desc.state)
+        dp, ofp, desc = msg.datapath, msg.datapath.ofproto, msg.desc
+        live = not desc.state & ofp.OFPPS_LINK_DOWN and not desc.config & ofp.OFPPC_PORT_DOWN
+        name = self.policy.switch_name(dp.id)
+        LOG.info("%s: port %d status reason=%d state=%d config=%d -> %s", name, desc.port_no,
+                 msg.reason, desc.state, desc.config, "up" if live else "down")
+        with self.lock:
+            # A deleted port is the network being torn down (or rebuilt), not a link failure.
+            if name is None or self.current.get(dp.id) is not dp or msg.reason == ofp.OFPPR_DELETE:
+                return
+            out = self.policy.port_status(dp.id, desc.port_no, live, time.monotonic())
+            for sw in sorted(self.nft.applied):
+                self._sync_nft(sw, fatal=False)
+            targets = [(self.current.get(dpid), m) for dpid, m in out]
+        for target, m in targets:
+            if target is not None:
+                target.send_msg(m)
+        if out:
+            LOG.info("%s port %d %s: re-routed, %d OpenFlow messages sent", name, desc.port_no,
+                     "up" if live else "down", len(out))
+
+    def _sync_nft(self, name: str, fatal: bool = True) -> bool:
+        """Apply the policy's nft ruleset for `name` if it changed; False if that failed.
+        At install (`fatal`) a failure is reported as ERROR, so the engine fails the run
+        instead of measuring incomplete forwarding; later (re-routing, or ports vanishing at
+        teardown) it is logged, and any harm shows as flows that do not complete."""
+        try:
+            if self.nft.sync(name, self.policy.nft_ruleset(name)):
+                LOG.info("%s: nftables ruleset applied", name)
+        except (NftError, ValueError) as exc:
+            LOG.error("%s: nftables ruleset not applied: %s", name, exc)
+            if fatal:
+                emit(f"ERROR nftables ruleset for {name} not applied: {exc}")
+            return False
+        return True
 
     # ------------------------------------------------------------------ statistics
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
@@ -200,8 +266,14 @@ class FabricController(app_manager.OSKenApp):
         counters = {s.port_no: PortCounters(s.rx_packets, s.tx_packets, s.rx_bytes, s.tx_bytes,
                                             s.rx_dropped, s.tx_dropped, now)
                     for s in ev.msg.body}
+        dp = ev.msg.datapath
         with self.lock:
-            self.stats.ports.setdefault(ev.msg.datapath.id, {}).update(counters)
+            self.stats.ports.setdefault(dp.id, {}).update(counters)
+        rec = self.recorder
+        if rec is not None and (dp.id, ev.msg.xid) in rec.pending:
+            if not ev.msg.flags & dp.ofproto.OFPMPF_REPLY_MORE:
+                rec.pending.discard((dp.id, ev.msg.xid))
+            rec.port_rows(self.policy.switch_name(dp.id) or f"{dp.id:016x}", ev.msg.body)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     @_guarded
@@ -212,6 +284,59 @@ class FabricController(app_manager.OSKenApp):
             parts.extend(ev.msg.body)
             if not ev.msg.flags & dp.ofproto.OFPMPF_REPLY_MORE:
                 self.stats.flows[dp.id] = self._flow_parts.pop(dp.id)
+                self.stats.flow_times[dp.id] = time.monotonic()
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    @_guarded
+    def _packet_in(self, ev: Any) -> None:
+        """A packet the policy's rules copied to the controller: hand its headers over."""
+        msg = ev.msg
+        dp = msg.datapath
+        fields = packet_fields(msg.data)
+        with self.lock:
+            if self.current.get(dp.id) is not dp:
+                return
+            out = self.policy.packet_in(dp.id, msg.match.get("in_port", 0), fields,
+                                        time.monotonic())
+        self._send(out, "packet-in")
+
+    def _send(self, out: list[tuple[int, Any]], what: str) -> None:
+        """Send a policy's (dpid, message) pairs, then log and record its reports."""
+        for dpid, msg in out:
+            dp = self.current.get(dpid)
+            if dp is None:
+                LOG.warning("%s: dpid %016x not connected, message %s dropped",
+                            what, dpid, type(msg).__name__)
+                continue
+            dp.send_msg(msg)
+        rows = self.policy.take_reports()
+        for row in rows:
+            LOG.info("%s %s: %s", self.policy.name, type(row).__name__, row)
+        if rows and self.recorder is not None and self.policy.REPORT_FILE:
+            self.recorder.report_rows(self.policy.REPORT_FILE, rows)
+
+    def _record_loop(self) -> None:
+        """Every recorder interval: ask installed switches for port counters (the replies
+        become port_stats.csv rows in _port_stats)."""
+        assert self.recorder is not None
+        while self.is_active:
+            hub.sleep(self.recorder.interval_s)
+            try:
+                self._request_records()
+            except Exception:  # noqa: BLE001
+                LOG.exception("port statistics request failed")
+
+    def _request_records(self) -> None:
+        """One port-stats request per installed switch, remembered as the recorder's."""
+        assert self.recorder is not None
+        with self.lock:
+            live = [dp for dpid, dp in self.current.items()
+                    if self.policy.switch_name(dpid) in self.installed]
+        for dp in live:
+            req = ofmsgs.port_stats_request(dp)
+            dp.set_xid(req)
+            self.recorder.pending.add((dp.id, req.xid))
+            dp.send_msg(req)
 
     def _tick_loop(self) -> None:
         """Every interval: ask installed switches for statistics, then let the policy act on the
@@ -234,12 +359,6 @@ class FabricController(app_manager.OSKenApp):
                 dp.send_msg(ofmsgs.flow_stats_request(dp))
         with self.lock:
             out = self.policy.tick(time.monotonic(), self.stats)
-        for dpid, msg in out:
-            dp = self.current.get(dpid)
-            if dp is None:
-                LOG.warning("tick: dpid %016x not connected, message %s dropped",
-                            dpid, type(msg).__name__)
-                continue
-            dp.send_msg(msg)
+        self._send(out, "tick")
         if out:
             LOG.info("tick: sent %d messages", len(out))

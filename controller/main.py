@@ -1,12 +1,13 @@
 """Controller process entry point.
 
     python -m controller.main --fabric FABRIC.json --policy ecmp --params '{}' \
-        --port PORT --log LOGFILE [--watch-stdin]
+        --port PORT --log LOGFILE [--run-dir DIR [--stats-interval-s 1]] [--watch-stdin]
 
 Reads the fabric description, builds the policy (bad input: `ERROR <message>` on stdout, exit 2,
 before listening), then runs the os-ken app on 127.0.0.1:PORT only. stdout carries the protocol
 lines (see controller.app) plus `LISTENING <port>` once the OpenFlow socket is up; everything else
-goes to the log file.
+goes to the log file. With --run-dir the controller writes port_stats.csv (port counters every
+--stats-interval-s) and the policy's report CSV (e.g. moves.csv) there (controller.recorder).
 
 Stopping: os-ken 4.x's run_apps ends with `t.kill()`, which native hub threads lack, so the
 process never returns from run_apps cleanly; SIGTERM/SIGINT log 'stopping', flush and
@@ -45,6 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--port", type=int, required=True, help="OpenFlow TCP port on 127.0.0.1")
     ap.add_argument("--log", required=True, help="log file (appended)")
     ap.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    ap.add_argument("--run-dir", help="directory for port_stats.csv and the policy's reports")
+    ap.add_argument("--stats-interval-s", type=float, default=1.0,
+                    help="period of the port counter records in --run-dir (default 1 s)")
     ap.add_argument("--watch-stdin", action="store_true",
                     help="exit when stdin reaches EOF (the parent died)")
     return ap.parse_args(argv)
@@ -153,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError as exc:
             raise ValueError(f"--params is not JSON: {exc}") from None
         policy = make_policy(args.policy, graph, params)
+        if not args.stats_interval_s > 0:
+            raise ValueError(f"--stats-interval-s must be > 0, got {args.stats_interval_s}")
+        recorder = None
+        if args.run_dir:
+            from controller.recorder import RunRecorder
+            recorder = RunRecorder(graph, args.run_dir, args.stats_interval_s)
     except (FabricError, OSError, ValueError, KeyError, TypeError) as exc:
         LOG.error("bad input: %s", exc)
         emit(f"ERROR {exc}")
@@ -172,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     from os_ken.base.app_manager import AppManager
     import os_ken.controller.controller  # noqa: F401  registers the --ofp-* CLI options
 
-    from controller import app
+    from controller import app, ofguard
+    ofguard.install()   # malformed or unexpected messages are logged and dropped, not parsed
 
     cfg.CONF(args=["--ofp-listen-host", LISTEN_HOST, "--ofp-tcp-listen-port", str(args.port)],
              project="os_ken")
@@ -184,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     # inactivity probe closes a really dead connection, and that close is what we detect.
     cfg.CONF.set_override("echo_request_interval", ECHO_INTERVAL_S)
     cfg.CONF.set_override("maximum_unreplied_echo_requests", ECHO_MAX_UNREPLIED)
-    app.configure(graph, policy, sys.stdout)
+    app.configure(graph, policy, sys.stdout, recorder)
     LOG.info("policy %s ready for %d switches", policy.name, len(policy.dpid_to_switch))
 
     threading.Thread(target=watch_listener, args=(args.port,), name="listen-watch",

@@ -42,8 +42,11 @@ class ControllerProcess:
 
     def __init__(self, fabric_file: str | os.PathLike[str], policy: str,
                  params: dict[str, Any] | None, log_path: str | os.PathLike[str],
-                 port: int | None = None, debug: bool = False):
+                 port: int | None = None, debug: bool = False,
+                 run_dir: str | os.PathLike[str] | None = None, stats_interval_s: float = 1.0):
         self.fabric_file = Path(fabric_file)
+        self.run_dir = None if run_dir is None else Path(run_dir)  # port_stats.csv, reports
+        self.stats_interval_s = stats_interval_s
         self.policy = policy
         self.params = dict(params or {})
         self.log_path = Path(log_path)
@@ -69,6 +72,9 @@ class ControllerProcess:
         cmd = [sys.executable, "-m", "controller.main", "--fabric", str(self.fabric_file),
                "--policy", self.policy, "--params", json.dumps(self.params),
                "--port", str(self.port), "--log", str(self.log_path), "--watch-stdin"]
+        if self.run_dir is not None:
+            cmd += ["--run-dir", str(self.run_dir),
+                    "--stats-interval-s", f"{self.stats_interval_s:g}"]
         return cmd + (["--debug"] if self.debug else [])
 
     def start(self) -> "ControllerProcess":

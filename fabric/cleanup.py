@@ -66,6 +66,15 @@ def stray_nft_tables() -> list[tuple[str, str]]:
     return out
 
 
+def remove_nft_tables() -> list[str]:
+    """Delete every fabric_* nftables table (the controller's spraying state); return them."""
+    gone = []
+    for family, name in stray_nft_tables():
+        _run(["nft", "delete", "table", family, name])
+        gone.append(f"{family} {name}")
+    return gone
+
+
 def leftovers() -> list[str]:
     """Human-readable list of everything `clean` would remove; empty means clean."""
     items = [f"process {pid}: {cmd[:100]}" for pid, cmd in stray_processes()]
@@ -97,6 +106,5 @@ def clean() -> list[str]:
         _run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", bridge])
     for intf in stray_interfaces():
         _run(["ip", "link", "del", intf])
-    for family, name in stray_nft_tables():
-        _run(["nft", "delete", "table", family, name])
+    remove_nft_tables()
     return found

@@ -1,4 +1,4 @@
-"""The `fabric` command: run, doctor, clean.
+"""The `fabric` command: run, compare, check, doctor, clean.
 
 Exit codes: 0 success; 1 the run failed or is partial (results are still on disk); 2 bad input
 (nothing was built); 130 interrupted.
@@ -28,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fabric", help="which [[fabric]] of the file to run (default: the first)")
     run.add_argument("--seed", type=int, help="override the experiment's seed")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    cmp = sub.add_parser("compare", help="run every fabric of an experiment for several seeds and "
+                         "write a side-by-side report (fabric/compare.py)")
+    cmp.add_argument("experiment", type=Path, help="experiment TOML file listing [[fabric]] entries")
+    cmp.add_argument("--seeds", type=_seed_count, default=3,
+                     help="seeds per fabric: the experiment's seed, seed+1, ... (default: 3)")
+    cmp.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                     help="directory that receives the new report directory (default: runs/)")
+    cmp.add_argument("--json", action="store_true", help="print the comparison as JSON (README.md)")
     check = sub.add_parser("check", help="validate an experiment file without building anything")
     check.add_argument("experiment", type=Path)
     doctor = sub.add_parser("doctor", help="what this machine offers, and how to fix what is missing")
@@ -36,9 +44,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _seed_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {n}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="fabric: %(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)  # run logs at INFO go to the run's engine.log only
+    console.setFormatter(logging.Formatter("fabric: %(message)s"))
+    logging.getLogger().addHandler(console)
     try:
         return _dispatch(args)
     except SpecError as exc:
@@ -73,6 +94,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{args.experiment}: ok ({len(spec.fabrics)} fabric(s), "
               f"{len(spec.workloads)} workload(s))")
         return 0
+    if args.command == "compare":
+        from .compare import check_comparable, format_comparison, run_comparison
+        check_comparable(spec)  # bad input -> SpecError before anything is built
+        _need_root("fabric compare")
+        comp = run_comparison(spec, args.experiment, args.out, args.seeds)
+        print(json.dumps(comp.to_dict(), indent=2) if args.json else format_comparison(comp))
+        return 0 if comp.all_complete else 1
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
     _need_root("fabric run")

@@ -22,15 +22,17 @@ from typing import Any, Iterator
 
 import networkx as nx
 
+from controller.policies import make_policy
 from controller.process import ControllerProcess
 from topologies import model
 from traffic.records import collect, write_csv
 
-from . import metrics, tcpstats
+from . import cleanup, failures, fidelity, ideal, metrics, tcpstats, workload_metrics
 from .agents import AgentGroup
 from .datapath import choose_datapath
 from .emulation import EmulatedNetwork
 from .errors import RunError
+from .linkstats import LinkSampler
 from .planning import build_plan
 from .runlock import exclusive_run
 from .results import RunSummary, environment, new_run_dir, write_json
@@ -109,7 +111,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
             summary.error = f"{type(exc).__name__}: {exc}"
             log.exception("run crashed")
         finally:
-            _finish(plan, graph, run_dir, summary)
+            _finish(plan, graph, run_dir, summary, spec)
     if interrupted is not None:
         raise interrupted
     return summary
@@ -120,9 +122,12 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
     phases = summary.phases_s
     t = time.monotonic()
     ctl = ControllerProcess(run_dir / "fabric.json", fab.policy, fab.policy_params,
-                            run_dir / "controller.log")
-    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir)
+                            run_dir / "controller.log", run_dir=run_dir)
+    # the policy's egress queue classes (e.g. `priority`) shape every interface
+    classes = make_policy(fab.policy, graph, fab.policy_params).queue_classes()
+    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir, classes=classes)
     agents: AgentGroup | None = None
+    injector: failures.FailureInjector | None = None
 
     def controller_alive() -> None:
         if not ctl.alive():
@@ -143,21 +148,30 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
         agents.start()
         agents.wait_ready(30, controller_alive)
         before = net.tcp_counters(names)
-        agents.go(spec.run.start_delay_s)
-        agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5, controller_alive)
+        cpu_groups = _cpu_groups(ctl, agents)
+        with LinkSampler(graph, run_dir / "links.csv"), \
+                fidelity.CpuSampler(run_dir / "cpu.csv", cpu_groups):  # links.csv, cpu.csv
+            t0 = agents.go(spec.run.start_delay_s)
+            injector = failures.FailureInjector(  # [[failure]]: links down at t0 + at_s
+                failures.failure_actions(spec.failures, graph, fab.name), t0).start()
+            agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5, controller_alive)
         phases["workload_s"] = time.monotonic() - t
         after = net.tcp_counters(names)
         summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
     finally:
         t = time.monotonic()
+        if injector is not None:
+            summary.failures = injector.stop()
         if agents is not None:
             agents.stop()
         net.stop()
         ctl.stop()
+        cleanup.remove_nft_tables()  # the controller's fabric_* spraying tables
         phases["teardown_s"] = time.monotonic() - t
 
 
-def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary) -> None:
+def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
+            spec: ExperimentSpec | None = None) -> None:
     """Collect whatever the agents wrote, compute metrics, write flows.csv and summary.json."""
     try:
         records = collect(run_dir / "agents", plan) if (run_dir / "agents").exists() else []
@@ -171,6 +185,10 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary) -> N
         for coll in plan.collectives:
             rate = min(model.host_rate_mbps(graph, h) for h in coll.hosts) if hosts else 0.0
             summary.collectives.append(metrics.collective_result(coll, records, rate))
+        summary.failures = failures.impact(summary.failures, summary.collectives, records)
+        if spec is not None:  # per job, inference workload, background workload; the scale
+            workload_metrics.summarise(spec, plan, records, graph, summary, run_dir)
+        _against_ideal(plan, graph, run_dir, summary, records)
         if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
             summary.status = "partial"
             summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"
@@ -178,3 +196,32 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary) -> N
             summary.status = "partial"
     finally:
         write_json(run_dir / "summary.json", summary.to_dict())
+
+
+def _cpu_groups(ctl: ControllerProcess, agents: AgentGroup) -> fidelity.PidGroups:
+    """The processes whose CPU the fidelity monitor follows (fabric.fidelity.GROUPS)."""
+    ovs = fidelity.ovs_vswitchd_pids()
+    return lambda: {"ovs_vswitchd": ovs, "controller": [ctl.pid] if ctl.pid else [],
+                    "agents": [p.pid for p in list(agents.procs.values())]}
+
+
+def _against_ideal(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
+                   records: list[Any]) -> None:
+    """The ideal model beside the measurements (ideal.csv) and the fidelity verdict."""
+    busy: dict[Any, float] = {}
+    peak: float | None = None
+    try:
+        res = ideal.ideal_plan(graph, plan, ideal.SUMMARY_VIEW)
+        ideal.write_csv(res, records, run_dir / "ideal.csv")
+        summary.ideal = ideal.summarize(res, records)
+        summary.collectives = [ideal.with_ideal(c, res) for c in summary.collectives]
+        # the model knows no injected failure: links are then only judged by CPU and drops
+        busy = {} if summary.failures else res.busy_links(fidelity.BUSY_MIN_S)
+        peak = res.peak_forwarding_bps
+    except Exception:  # noqa: BLE001 - a model failure must not cost the measured results
+        log.exception("ideal model failed")
+    try:
+        summary.fidelity = fidelity.assess_run(run_dir, graph, plan, summary.policy, busy, peak,
+                                               summary.datapath)
+    except Exception:  # noqa: BLE001
+        log.exception("fidelity assessment failed")

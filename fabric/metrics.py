@@ -6,13 +6,14 @@ Definitions follow DESIGN.md / REFERENCE.md:
   algbw = S / JCT (S: bytes per rank for all-reduce, nccl-tests); busbw = algbw * factor with
           factor 2(n-1)/n for all-reduce, (n-1)/n for all-gather, reduce-scatter and all-to-all.
   lower bound (nccl-tests) for all-reduce: t >= (S / B) * 2(n-1)/n, B = host line rate.
+  job JCT = end of its last transfer - start of its first iteration (compute included).
 Percentiles use linear interpolation between closest ranks, and always travel with their sample count.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 BUSBW_FACTOR = {
     "allreduce": lambda n: 2 * (n - 1) / n,
@@ -72,6 +73,8 @@ class CollectiveResult:
     busbw_mbps: float
     lower_bound_s: float
     busbw_efficiency: float  # busbw / host line rate
+    ideal_jct_s: float = math.nan   # fabric.ideal: max-min fluid model of the same plan
+    jct_vs_ideal: float = math.nan  # measured JCT / ideal JCT
 
 
 def busbw_factor(kind: str, n: int) -> float:
@@ -96,6 +99,54 @@ def collective_result(coll: Any, records: Sequence[Any], line_rate_mbps: float) 
     busbw = algbw * factor
     return CollectiveResult(coll.id, coll.kind, coll.algorithm, n, coll.size_bytes, len(mine),
                             complete, jct, algbw, busbw, lower, busbw / line_rate_mbps)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One training job (a workload of collectives): JCT = end of its last transfer - start of
+    its first iteration (the first compute gap included); roofline = iterations * (compute +
+    8 * S * busbw factor / line rate); jct_ratio = JCT / roofline (REFERENCE.md, BMWG)."""
+    name: str
+    kind: str
+    algorithm: str
+    ranks: int
+    iterations: int
+    channels: int
+    size_bytes: int
+    compute_s: float
+    complete: bool
+    jct_s: float
+    roofline_s: float
+    jct_ratio: float
+
+
+def job_results(plan: Any, records: Sequence[Any],
+                host_rates_mbps: Mapping[str, float]) -> list[JobResult]:
+    """Per job (workload owning collectives, plan order): its JCT from the flow records.
+
+    A job's first transfers leave `gap_s` (compute) after the job starts, so the job start is
+    min(record.start - transfer.gap_s) over its transfers (one clock for every host)."""
+    by_id = {t.id: t for t in plan.transfers}
+    owner = {t.group: t.workload for t in plan.transfers if t.group is not None}
+    jobs: dict[str, list[Any]] = {}
+    for c in plan.collectives:
+        jobs.setdefault(owner.get(c.id, c.id), []).append(c)
+    out = []
+    for name, colls in jobs.items():
+        mine = [r for r in records if r.workload == name]
+        first = colls[0]
+        n = len(first.hosts)
+        rate = min(host_rates_mbps[h] for h in first.hosts)
+        compute = max((by_id[r.flow_id].gap_s for r in mine), default=0.0)
+        comm = sum(c.size_bytes * 8 / (rate * 1e6) * busbw_factor(c.kind, n) for c in colls)
+        roofline = len(colls) * compute + comm
+        complete = bool(mine) and all(r.complete for r in mine)
+        jct = (max(r.end for r in mine) - min(r.start - by_id[r.flow_id].gap_s for r in mine)
+               if complete else math.nan)
+        out.append(JobResult(name, first.kind, first.algorithm, n, len(colls),
+                             getattr(first, "channels", 1), first.size_bytes, compute, complete,
+                             jct, roofline, jct / roofline if roofline > 0 else math.nan))
+    return out
 
 
 def fct_distribution(records: Iterable[Any]) -> Distribution:

@@ -6,18 +6,71 @@ HTB and pfifo exist in every kernel the project targets; netem does not (see PLA
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import networkx as nx
 
-from topologies.mininet_topo import intf_name
+from topologies.model import egress_queue_packets, intf_name
 
 
-def shape_lines(intf: str, rate_mbps: float, queue_packets: int) -> list[str]:
+@dataclass(frozen=True)
+class QueueClasses:
+    """A latency class beside the bulk class on every shaped interface (policy `priority`).
+
+    Packets whose IP DSCP is `dscp` (the ingress switch marks them) go to HTB class 1:12, all
+    other data to 1:11, pure ACKs still to 1:10; each class has its own FIFO of the
+    interface's queue depth. `strict`: 1:12 is guaranteed almost the whole line rate at HTB
+    priority 0, bulk keeps a 1% floor at priority 1, so latency packets leave first whenever
+    they wait (the kernel here has no prio qdisc; HTB priorities are the strict scheduler).
+    `weighted`: both data classes at the same priority with rates (and HTB quanta) in the
+    ratio latency_share : 1 - latency_share, each may borrow the other's idle share (WRR/DWRR).
+    """
+    scheduling: Literal["strict", "weighted"] = "strict"
+    latency_share: float = 0.5
+    dscp: int = 46
+
+    def __post_init__(self) -> None:
+        if self.scheduling not in ("strict", "weighted"):
+            raise ValueError(f"scheduling must be strict or weighted, got {self.scheduling!r}")
+        if not 0.0 < self.latency_share < 1.0:
+            raise ValueError(f"latency_share must be in (0, 1), got {self.latency_share}")
+        if not 0 <= self.dscp < 64:
+            raise ValueError(f"dscp must be in 0..63, got {self.dscp}")
+
+
+def _class_lines(intf: str, rate_mbps: float, queue_packets: int, classes: QueueClasses,
+                 burst: int) -> list[str]:
+    """Data classes 1:11 (bulk) and 1:12 (latency, selected by DSCP) for `classes`."""
+    data = rate_mbps * 19 / 20
+    if classes.scheduling == "strict":
+        shares = {11: (0.01 * rate_mbps, 1, 1.0), 12: (data - 0.01 * rate_mbps, 0, 1.0)}
+    else:
+        lat, bulk = classes.latency_share, 1.0 - classes.latency_share
+        low = min(lat, bulk)
+        shares = {11: (data * bulk, 1, bulk / low), 12: (data * lat, 1, lat / low)}
+    lines = []
+    for cid, (mbps, prio, weight) in sorted(shares.items()):
+        lines.append(f"class add dev {intf} parent 1:1 classid 1:{cid} htb rate {mbps:g}mbit "
+                     f"ceil {rate_mbps:g}mbit prio {prio} burst {burst} cburst {burst} "
+                     f"quantum {round(1514 * weight)}")
+        lines.append(f"qdisc add dev {intf} parent 1:{cid} handle {cid}: pfifo "
+                     f"limit {queue_packets}")
+    # DS field = DSCP << 2 (ECN bits masked off); after the pure-ACK filter (prio 1)
+    lines.append(f"filter add dev {intf} parent 1: protocol ip prio 2 u32 match u8 "
+                 f"{classes.dscp << 2:#04x} 0xfc at 1 flowid 1:12")
+    return lines
+
+
+def shape_lines(intf: str, rate_mbps: float, queue_packets: int,
+                classes: QueueClasses | None = None) -> list[str]:
     """`tc -batch` lines shaping `intf` to `rate_mbps`, with a `queue_packets`-deep FIFO.
 
     Two HTB classes share the line rate: 1:10 (priority 0) for pure TCP ACKs and 1:11 for
     everything else. Without it, every ACK waits behind a
     full data queue (tens of ms at emulated rates), which inflates RTTs far beyond what a scaled
     real fabric shows; RoCE fabrics likewise give ACK/CNP traffic its own high-priority class.
+    With `classes`, data is split further into bulk 1:11 and latency 1:12 (QueueClasses).
     """
     rate = f"{rate_mbps:g}mbit"
     small = f"{rate_mbps / 20:g}mbit"
@@ -25,29 +78,37 @@ def shape_lines(intf: str, rate_mbps: float, queue_packets: int) -> list[str]:
     # burst: at least one MTU, and ~1 ms of line rate so high rates are not starved by timer ticks
     burst = max(1600, int(rate_mbps * 1e6 / 8 / 1000))
     cls = f"burst {burst} cburst {burst} quantum 1514"
-    return [
+    head = [
         f"qdisc replace dev {intf} root handle 1: htb default 11",
         f"class add dev {intf} parent 1: classid 1:1 htb rate {rate} ceil {rate} {cls}",
         f"class add dev {intf} parent 1:1 classid 1:10 htb rate {small} ceil {rate} prio 0 {cls}",
-        f"class add dev {intf} parent 1:1 classid 1:11 htb rate {bulk} ceil {rate} prio 1 {cls}",
         f"qdisc add dev {intf} parent 1:10 handle 10: pfifo limit {queue_packets}",
-        f"qdisc add dev {intf} parent 1:11 handle 11: pfifo limit {queue_packets}",
         # pure TCP ACKs: IP length < 128, protocol TCP, TCP flags exactly ACK (no PSH: a tiny
         # data segment must not overtake the data queued before it); assumes no IP options
         f"filter add dev {intf} parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 "
         f"match u8 0x06 0xff at 9 match u8 0x10 0xff at 33 flowid 1:10",
     ]
+    if classes is not None:
+        return head + _class_lines(intf, rate_mbps, queue_packets, classes, burst)
+    return head[:3] + [
+        f"class add dev {intf} parent 1:1 classid 1:11 htb rate {bulk} ceil {rate} prio 1 {cls}",
+        head[3],
+        f"qdisc add dev {intf} parent 1:11 handle 11: pfifo limit {queue_packets}",
+        head[4],
+    ]
 
 
-def plan_shaping(graph: nx.Graph) -> dict[str, list[str]]:
+def plan_shaping(graph: nx.Graph, classes: QueueClasses | None = None) -> dict[str, list[str]]:
     """tc batch lines per node: host nodes shape their NIC, switch ends go to key ''.
 
     Switch interfaces live in the root namespace (key ''); host interfaces in the host's.
+    `classes` (from the fabric's policy) adds the latency class to every interface.
     """
     out: dict[str, list[str]] = {"": []}
     for u, v, d in graph.edges(data=True):
-        for node in (u, v):
+        for node, other in ((u, v), (v, u)):
             key = node if graph.nodes[node]["role"] == "host" else ""
             out.setdefault(key, []).extend(
-                shape_lines(intf_name(node, d["ports"][node]), d["rate_mbps"], d["queue_packets"]))
+                shape_lines(intf_name(node, d["ports"][node]), d["rate_mbps"],
+                            egress_queue_packets(graph, node, other), classes))
     return out

@@ -4,6 +4,18 @@ An experiment names one or more fabrics (``[fabric]`` or ``[[fabric]]``) and one
 (``[[workload]]``). Everything is validated here, before anything is built: unknown keys, wrong
 types, impossible values, unsafe names, and workloads naming hosts a fabric lacks all raise
 SpecError naming the key.
+
+Units: a workload's sizes, times and rates are emulated units as written (``units = "emulated"``,
+the default) or real units (``units = "real"``) converted through an optional top-level table
+
+    [scale]
+    real_link_gbps = 400     # the real NIC rate the fabric's host_rate_mbps stands for
+    time_dilation = 10       # emulated seconds per real second (default 1)
+
+size factor = host_rate_mbps / (real_link_gbps * 1000) * time_dilation; emulated bytes = real
+bytes * size factor, emulated seconds = real seconds * time_dilation (fabric.scaling). Results
+are measured in emulated units; with a [scale] the summary also gives real-unit equivalents and
+each workload's input units. ``units = "real"`` without a [scale] table is a SpecError.
 """
 from __future__ import annotations
 
@@ -15,11 +27,16 @@ from typing import Any, Literal, Union
 
 import networkx as nx
 
+from topologies.ddc import DEFAULT_EGRESS_QUEUE_PACKETS, DEFAULT_SPEEDUP, build_ddc
 from topologies.leafspine import build_leaf_spine
 from topologies.single import build_single_switch
 
 from .errors import SpecError
+from .failures import check_failures
+from .scaling import ScaleSpec, check_scale
 from .specload import check_name, load, positive
+from .trafficspec import (AllGatherSpec, AllToAllSpec, BackgroundSpec, CollectiveJob,
+                          InferenceSpec, ReduceScatterSpec)
 
 # ---------------------------------------------------------------- fabrics
 
@@ -58,22 +75,50 @@ class SingleSwitchSpec:
         return build_single_switch(self.hosts, self.host_rate_mbps, self.queue_packets, name=self.name)
 
 
-FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwitchSpec}
-FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec]
+@dataclass(frozen=True)
+class DDCSpec:
+    """Distributed Disaggregated Chassis: NCPs, NCFs, per-packet spraying (topologies.ddc).
+
+    Give either `fabric_rate_mbps` or `speedup` (default speed-up: topologies.ddc)."""
+    kind: Literal["ddc"]
+    ncps: int = positive(1, 64)
+    ncfs: int = positive(1, 16)
+    hosts_per_ncp: int = positive(1, 64)
+    host_rate_mbps: float = 20.0
+    fabric_rate_mbps: float | None = None
+    speedup: float | None = None
+    egress_queue_packets: int = positive(2, 100000, default=DEFAULT_EGRESS_QUEUE_PACKETS)
+    queue_packets: int = positive(2, 100000, default=100)
+    policy: str = "ddc"
+    policy_params: dict[str, Any] = field(default_factory=dict)
+    name: str = "ddc"
+
+    def check(self, key: str) -> None:
+        if self.fabric_rate_mbps is not None and self.speedup is not None:
+            raise SpecError(f"{key}.speedup", "give fabric_rate_mbps or speedup, not both")
+        if self.speedup is not None and not 0 < self.speedup <= 16:
+            raise SpecError(f"{key}.speedup", f"must be in (0, 16], got {self.speedup}")
+
+    def build(self) -> nx.Graph:
+        return build_ddc(self.ncps, self.ncfs, self.hosts_per_ncp, self.host_rate_mbps,
+                         self.fabric_rate_mbps,
+                         DEFAULT_SPEEDUP if self.speedup is None else self.speedup,
+                         self.egress_queue_packets, self.queue_packets, name=self.name)
+
+
+FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwitchSpec,
+                                 "ddc": DDCSpec}
+FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec, DDCSpec]
 
 # ---------------------------------------------------------------- workloads
 
 
-@dataclass(frozen=True)
-class AllReduceSpec:
-    """A collective over a group of hosts (``hosts = "all"`` or a list of host names)."""
+@dataclass(frozen=True, kw_only=True)
+class AllReduceSpec(CollectiveJob):
+    """All-reduce job over a group of hosts (``hosts = "all"`` or a list of host names);
+    fields shared with the other collectives: fabric.trafficspec.CollectiveJob."""
     kind: Literal["allreduce"]
-    size_bytes: int
-    hosts: tuple[str, ...] = ("all",)
-    algorithm: Literal["ring"] = "ring"
-    iterations: int = positive(1, 1000, default=1)
-    gap_s: float = 0.0
-    start_s: float = 0.0
+    algorithm: Literal["ring", "halving-doubling"] = "ring"
     name: str = "allreduce"
 
 
@@ -94,8 +139,23 @@ class FlowsSpec:
     name: str = "flows"
 
 
-WORKLOAD_KINDS: dict[str, type] = {"allreduce": AllReduceSpec, "flows": FlowsSpec}
-WorkloadSpec = Union[AllReduceSpec, FlowsSpec]
+@dataclass(frozen=True)
+class StrideSpec:
+    """Permutation traffic: the i-th host sends `size_bytes` to host (i + stride) mod n, all at once."""
+    kind: Literal["stride"]
+    size_bytes: int
+    stride: int = positive(1, default=1)
+    hosts: tuple[str, ...] = ("all",)
+    start_s: float = 0.0
+    name: str = "stride"
+
+
+WORKLOAD_KINDS: dict[str, type] = {"allreduce": AllReduceSpec, "flows": FlowsSpec,
+                                   "stride": StrideSpec, "allgather": AllGatherSpec,
+                                   "reducescatter": ReduceScatterSpec, "alltoall": AllToAllSpec,
+                                   "inference": InferenceSpec, "background": BackgroundSpec}
+WorkloadSpec = Union[AllReduceSpec, FlowsSpec, StrideSpec, AllGatherSpec, ReduceScatterSpec,
+                     AllToAllSpec, InferenceSpec, BackgroundSpec]
 
 # ---------------------------------------------------------------- experiment
 
@@ -110,6 +170,16 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class FailureSpec:
+    """Take a fabric link (`link = ["l1", "s1"]`) or a fabric switch (`switch = "ncf1"`) down at
+    t0 + at_s (fabric.failures); `fabric` limits it to the fabric of that name."""
+    at_s: float
+    link: tuple[str, ...] = ()
+    switch: str = ""
+    fabric: str = ""
+
+
+@dataclass(frozen=True)
 class ExperimentSpec:
     name: str
     fabrics: tuple[Any, ...]
@@ -117,6 +187,9 @@ class ExperimentSpec:
     seed: int = 1
     description: str = ""
     run: RunSpec = RunSpec()
+    reference: str = ""  # `fabric compare`'s reference fabric (a fabric name; "" = default)
+    failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.failures)
+    scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (fabric.scaling)
 
     def fabric(self, name: str | None = None) -> Any:
         """The named fabric, or the first one."""
@@ -160,11 +233,37 @@ def parse_experiment(doc: dict[str, Any]) -> ExperimentSpec:
     names = [f.name for f in fabrics]
     if len(set(names)) != len(names):
         raise SpecError("fabric.name", f"fabric names must differ, got {names}")
+    if rest.reference and rest.reference not in names:
+        raise SpecError("reference", f"{rest.reference!r} names no fabric (have: {', '.join(names)})")
     spec = ExperimentSpec(name=rest.name, seed=rest.seed, description=rest.description,
-                          run=rest.run, fabrics=fabrics, workloads=workloads)
+                          run=rest.run, fabrics=fabrics, workloads=workloads,
+                          reference=rest.reference, failures=rest.failure, scale=rest.scale)
+    for i, w in enumerate(workloads):
+        if hasattr(w, "check"):
+            w.check(f"workload[{i}]")
+    check_scale(spec.scale, workloads)
     for i, fab in enumerate(fabrics):
-        check_workload_hosts(spec, fab.build(), f"fabric[{i}]")
+        if hasattr(fab, "check"):
+            fab.check(f"fabric[{i}]")
+        graph = fab.build()
+        check_policy(fab, graph, f"fabric[{i}]")
+        check_workload_hosts(spec, graph, f"fabric[{i}]")
+        from .planning import build_plan  # the planners reject impossible groups, by key
+        build_plan(spec, graph)
+        check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
     return spec
+
+
+def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:
+    """The fabric's policy and its params, checked on the built model (SpecError names
+    fabric[i].policy or fabric[i].policy_params.<key>)."""
+    from controller.policies import make_policy
+    try:
+        make_policy(fab.policy, graph, fab.policy_params)
+    except SpecError as exc:
+        key = exc.key if exc.key == "policy" else exc.key.replace("params", "policy_params", 1)
+        message = str(exc)[len(exc.key) + 2:] if exc.key else str(exc)
+        raise SpecError(f"{fabric_key}.{key}", message) from None
 
 
 @dataclass(frozen=True)
@@ -173,6 +272,9 @@ class _ExperimentHead:
     seed: int = 0
     description: str = ""
     run: RunSpec = RunSpec()
+    reference: str = ""
+    failure: tuple[FailureSpec, ...] = ()
+    scale: ScaleSpec | None = None
 
 
 def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str) -> None:
@@ -181,8 +283,17 @@ def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str)
     have = set(hosts(graph))
     for i, w in enumerate(spec.workloads):
         named: list[tuple[str, str]] = []
-        if isinstance(w, AllReduceSpec) and w.hosts != ("all",):
-            named = [(f"workload[{i}].hosts[{j}]", h) for j, h in enumerate(w.hosts)]
+        if hasattr(w, "named_hosts"):  # fabric.trafficspec workloads
+            named = [(f"workload[{i}].{k}", h) for k, h in w.named_hosts()]
+        elif isinstance(w, StrideSpec):
+            chosen = list(have) if w.hosts == ("all",) else list(w.hosts)
+            named = [] if w.hosts == ("all",) else [(f"workload[{i}].hosts[{j}]", h)
+                                                    for j, h in enumerate(w.hosts)]
+            if len(set(chosen)) != len(chosen) or len(chosen) < 2:
+                raise SpecError(f"workload[{i}].hosts", "needs at least 2 distinct hosts")
+            if w.stride % len(chosen) == 0:
+                raise SpecError(f"workload[{i}].stride", f"stride {w.stride} is a multiple of the "
+                                f"{len(chosen)} hosts in {fabric_key}: every host would send to itself")
         elif isinstance(w, FlowsSpec):
             for j, fl in enumerate(w.flows):
                 named += [(f"workload[{i}].flows[{j}].src", fl.src),

@@ -6,15 +6,16 @@ kernels (this CI machine's among them) lack.
 """
 from __future__ import annotations
 
+import logging
+
 import networkx as nx
 from mininet.topo import Topo
 
-from .model import HOST, HOST_SUBNET
+from .model import HOST, HOST_SUBNET, intf_name  # noqa: F401  (intf_name re-exported)
 
-
-def intf_name(node: str, port: int) -> str:
-    """Interface name Mininet gives port `port` of `node`."""
-    return f"{node}-eth{port}"
+# Importing Mininet installs its MininetLogger as the class of every logger created afterwards
+# (level OUTPUT=25: INFO lines vanish from the run's logs). Give later loggers the stock class.
+logging.setLoggerClass(logging.Logger)
 
 
 class ModelTopo(Topo):

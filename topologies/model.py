@@ -9,6 +9,9 @@ Conventions (every builder follows them, every consumer relies on them):
   - ``ports``: ``{node_name: port_number}`` for both ends (OpenFlow port numbers on switches,
     interface index on hosts, so host ``h1`` port 0 is ``h1-eth0``)
   - ``rate_mbps`` (float), ``queue_packets`` (int), ``tier`` (``"host"`` or ``"fabric"``)
+  - optional ``queues``: ``{node_name: packets}``, the egress queue depth at that end where it
+    differs from ``queue_packets`` (e.g. a DDC NCP's deep egress queue towards its hosts);
+    read it with :func:`egress_queue_packets`
 * graph attributes: ``name``, ``kind`` (builder name), ``params`` (the builder's arguments)
 
 The graph is serialised with :func:`to_description` into plain JSON (the controller's input) and
@@ -75,13 +78,18 @@ class ModelBuilder:
         self.graph.add_node(name, role=HOST, ip=host_ip(self._hosts), mac=host_mac(self._hosts))
         return name
 
-    def link(self, a: str, b: str, rate_mbps: float, queue_packets: int, tier: str) -> None:
+    def link(self, a: str, b: str, rate_mbps: float, queue_packets: int, tier: str,
+             queues: dict[str, int] | None = None) -> None:
+        """Link a and b; `queues` optionally overrides the egress queue depth at one end."""
         ports = {}
         for node in (a, b):
             first = 0 if self.graph.nodes[node]["role"] == HOST else 1
             ports[node] = self._ports.take(node, first)
+        if queues and not set(queues) <= {a, b}:
+            raise ValueError(f"queues {queues} name a node that is not an end of {a}-{b}")
+        extra = {"queues": {n: int(q) for n, q in queues.items()}} if queues else {}
         self.graph.add_edge(a, b, ports=ports, rate_mbps=float(rate_mbps),
-                            queue_packets=int(queue_packets), tier=tier)
+                            queue_packets=int(queue_packets), tier=tier, **extra)
 
 
 # ---------------------------------------------------------------- queries
@@ -106,6 +114,17 @@ def attachment(g: nx.Graph, host: str) -> tuple[str, int]:
     """(switch, switch port) a host hangs off."""
     (sw,) = list(g.neighbors(host))
     return sw, port(g, sw, host)
+
+
+def intf_name(node: str, port: int) -> str:
+    """Interface name of port `port` of `node` (as Mininet names it: `<node>-eth<port>`)."""
+    return f"{node}-eth{port}"
+
+
+def egress_queue_packets(g: nx.Graph, node: str, neighbour: str) -> int:
+    """Depth (packets) of the egress queue of `node` on its link to `neighbour`."""
+    d = g.edges[node, neighbour]
+    return int(d.get("queues", {}).get(node, d["queue_packets"]))
 
 
 def host_rate_mbps(g: nx.Graph, host: str) -> float:
@@ -190,7 +209,7 @@ def to_description(g: nx.Graph) -> dict[str, Any]:
         "nodes": [{"name": n, **d} for n, d in g.nodes(data=True)],
         "links": [{"a": u, "b": v, "a_port": d["ports"][u], "b_port": d["ports"][v],
                    "rate_mbps": d["rate_mbps"], "queue_packets": d["queue_packets"],
-                   "tier": d["tier"]}
+                   "tier": d["tier"], **({"queues": d["queues"]} if "queues" in d else {})}
                   for u, v, d in g.edges(data=True)],
     }
 
@@ -202,8 +221,10 @@ def from_description(desc: dict[str, Any]) -> nx.Graph:
         attrs = dict(node)
         g.add_node(attrs.pop("name"), **attrs)
     for link in desc["links"]:
+        extra = {"queues": dict(link["queues"])} if "queues" in link else {}
         g.add_edge(link["a"], link["b"], ports={link["a"]: link["a_port"], link["b"]: link["b_port"]},
-                   rate_mbps=link["rate_mbps"], queue_packets=link["queue_packets"], tier=link["tier"])
+                   rate_mbps=link["rate_mbps"], queue_packets=link["queue_packets"], tier=link["tier"],
+                   **extra)
     return g
 
 

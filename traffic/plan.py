@@ -46,13 +46,15 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Collective:
-    """One collective instance; `size_bytes` is S as nccl-tests defines it for `kind`."""
+    """One collective instance; `size_bytes` is S as nccl-tests defines it for `kind`;
+    `channels` parallel TCP connections carry each of its steps (traffic.collectives)."""
 
     id: str
     kind: str
     algorithm: str
     hosts: tuple[str, ...]
     size_bytes: int
+    channels: int = 1
 
 
 class HostPart(NamedTuple):
@@ -293,7 +295,8 @@ def _collective_from(d: Any, key: str) -> Collective:
                       kind=_typed(d, 'kind', str, f'{key}.kind'),
                       algorithm=_typed(d, 'algorithm', str, f'{key}.algorithm'),
                       hosts=tuple(hosts),
-                      size_bytes=_typed(d, 'size_bytes', int, f'{key}.size_bytes'))
+                      size_bytes=_typed(d, 'size_bytes', int, f'{key}.size_bytes'),
+                      channels=_typed(d, 'channels', int, f'{key}.channels', default=1))
 
 
 def _find_cycle(transfers: Iterable[Transfer]) -> list[int] | None:

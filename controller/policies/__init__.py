@@ -34,5 +34,7 @@ def make_policy(name: str, graph: nx.Graph, params: dict[str, Any] | None = None
 
 # Built-in policies register themselves on import (kept last: they import `register`).
 from . import ecmp  # noqa: E402,F401
+from . import adaptive, priority  # noqa: E402,F401
+from . import ddc, spray  # noqa: E402,F401
 
 __all__ = ["POLICIES", "Policy", "PortCounters", "Stats", "make_policy", "register"]

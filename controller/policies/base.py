@@ -14,7 +14,7 @@ import networkx as nx
 from fabric.errors import SpecError
 from topologies.model import switches
 
-from .. import ofmsgs
+from .. import ofmsgs, statediff
 
 Msg = Any  # an os-ken OpenFlow message object
 
@@ -37,6 +37,7 @@ class Stats:
     entries and is only filled for policies that set `wants_flow_stats`."""
     ports: dict[int, dict[int, PortCounters]] = field(default_factory=dict)
     flows: dict[int, list[Any]] = field(default_factory=dict)
+    flow_times: dict[int, float] = field(default_factory=dict)  # dpid -> when `flows` arrived
 
 
 class Policy:
@@ -51,6 +52,8 @@ class Policy:
     PARAMS: ClassVar[dict[str, Any]] = {}
     interval_s: float | None = None     # period of tick(); None = no periodic work
     wants_flow_stats: bool = False      # also poll flow stats before each tick
+    REPORT_FILE: ClassVar[str | None] = None  # CSV in the run dir for take_reports() rows
+    REPORT_ROW: ClassVar[type | None] = None  # the dataclass of those rows (the CSV columns)
 
     def __init__(self, graph: nx.Graph, params: dict[str, Any] | None = None):
         params = {} if params is None else params
@@ -66,10 +69,13 @@ class Policy:
             if default is not None and not _same_kind(value, default):
                 raise SpecError(f"params.{key}", f"expected {type(default).__name__}, "
                                                  f"got {value!r}")
-        self.graph = graph
+        self.graph = graph                     # the live fabric: full_graph minus failed links
+        self.full_graph = graph
+        self.down_ports: set[tuple[str, int]] = set()  # (switch, port) reported down
         self.params: dict[str, Any] = {**self.PARAMS, **params}
         self.dpid_to_switch: dict[int, str] = {graph.nodes[s]["dpid"]: s for s in switches(graph)}
         self.datapaths: dict[int, Any] = {}   # dpid -> connected datapath (for tick messages)
+        self._reports: list[Any] = []
 
     def switch_name(self, dpid: int) -> str | None:
         """Name of the switch with this dpid, or None if the fabric has no such switch."""
@@ -94,6 +100,68 @@ class Policy:
     def tick(self, now: float, stats: Stats) -> list[tuple[int, Msg]]:
         """Periodic work every `interval_s`: (dpid, message) pairs to send. Default: none."""
         return []
+
+    def packet_in(self, dpid: int, in_port: int, fields: dict[str, Any],
+                  now: float) -> list[tuple[int, Msg]]:
+        """A packet the policy's own rules sent to the controller (header fields as OXM names:
+        ipv4_src, ipv4_dst, ip_proto, tcp_src, tcp_dst). Default: ignore it."""
+        return []
+
+    def take_reports(self) -> list[Any]:
+        """Dataclass rows (e.g. flow moves) made since the last call, for REPORT_FILE and the
+        log; taking them empties the list."""
+        rows, self._reports = self._reports, []
+        return rows
+
+    def report(self, row: Any) -> None:
+        """Queue one row for take_reports()."""
+        self._reports.append(row)
+
+    def recompute(self) -> None:
+        """Recompute forwarding from `self.graph` after it changed (a link failed or came back).
+        Policies that precompute routes override this; switch_state must then reflect it."""
+
+    def nft_ruleset(self, switch: str) -> str | None:
+        """The `nft -f` text the controller applies for this switch (controller.nftables), or
+        None for no kernel state. Default: none."""
+        return None
+
+    def port_status(self, dpid: int, port_no: int, live: bool, now: float
+                    ) -> list[tuple[int, Msg]]:
+        """A fabric port went down (`live` False) or came back: drop its link from (or return
+        it to) `self.graph`, recompute, and return the messages that move every connected
+        switch to its new state without a wipe (controller.statediff). The app re-applies
+        nft_ruleset() for switches whose ruleset changed. Other ports are ignored."""
+        switch = self.switch_name(dpid)
+        if switch is None or not any(
+                d["ports"][switch] == port_no and d["tier"] == "fabric"
+                for _, _, d in self.full_graph.edges(switch, data=True)):
+            return []  # not a fabric link (host links only go down when the network is torn down)
+        before = _failed_links(self.full_graph, self.down_ports)
+        (self.down_ports.discard if live else self.down_ports.add)((switch, port_no))
+        after = _failed_links(self.full_graph, self.down_ports)
+        if after == before:
+            return []
+        old = {d: self.switch_state(dp, self.dpid_to_switch[d], now)
+               for d, dp in self.datapaths.items()}
+        live_graph = self.full_graph.copy()
+        live_graph.remove_edges_from(tuple(e) for e in after)
+        self.graph = live_graph
+        self.recompute()
+        return [(d, m) for d, dp in self.datapaths.items()
+                for m in statediff.update(dp, old[d], self.switch_state(
+                    dp, self.dpid_to_switch[d], now))]
+
+    def queue_classes(self) -> Any:
+        """The egress queue classes every shaped interface needs (fabric.shaping.QueueClasses),
+        or None for the default shaping. Read by the engine before the network is built."""
+        return None
+
+
+def _failed_links(g: nx.Graph, down_ports: set[tuple[str, int]]) -> set[frozenset[str]]:
+    """Links of `g` with at least one end among the (switch, port) pairs reported down."""
+    return {frozenset((u, v)) for u, v, d in g.edges(data=True)
+            if any((n, d["ports"][n]) in down_ports for n in (u, v))}
 
 
 def _same_kind(value: Any, default: Any) -> bool:

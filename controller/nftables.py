@@ -1,0 +1,127 @@
+"""Per-packet spraying in the kernel: nftables rulesets (pure text) and a thin `nft` adapter.
+
+Why nftables: OpenFlow select groups hash per flow, so OVS cannot spray per packet. A netdev
+ingress hook on a switch's host-facing interface can (PLATFORM.md, measured here)::
+
+    table netdev fabric_ncp1 {
+        chain port1 {
+            type filter hook ingress device "ncp1-eth1" priority 0; policy accept;
+            ip daddr { 10.0.0.3, 10.0.0.4 } fwd to numgen inc mod 2 map { 0 : "ncp1-eth3", 1 : "ncp1-eth4" }
+        }
+    }
+
+Packets from the host on ncp1-eth1 towards remote hosts leave round-robin over the uplinks,
+packet by packet; everything else is accepted and switched by OVS as usual. One table per
+switch, named ``fabric_<switch>`` (fabric.cleanup removes every ``fabric_*`` table), replaced
+atomically: one `nft -f` transaction creates-if-missing, deletes and re-creates it, so no packet
+ever sees a half-written ruleset. Interface names come from the fabric model, and are checked
+against the model's naming pattern before they reach the text.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import subprocess
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from topologies.model import INTF_NAME, SWITCH_NAME
+
+LOG = logging.getLogger("controller.nftables")
+TABLE_PREFIX = "fabric_"  # the prefix fabric.cleanup looks for
+NUMGEN_MODES = ("inc", "random")
+
+
+class NftError(RuntimeError):
+    """`nft` rejected a ruleset or is missing."""
+
+
+@dataclass(frozen=True)
+class SprayRule:
+    """Packets for `dst_ips` leave over `out_intfs`: round-robin (or random) per packet when
+    there are several, directly when there is one, dropped when there is none."""
+    dst_ips: tuple[str, ...]
+    out_intfs: tuple[str, ...]
+
+
+def table_name(switch: str) -> str:
+    if not SWITCH_NAME.match(switch):
+        raise ValueError(f"{switch!r} is not a fabric switch name")
+    return TABLE_PREFIX + switch
+
+
+def _intf(name: str) -> str:
+    if not INTF_NAME.match(name):
+        raise ValueError(f"{name!r} is not a fabric interface name")
+    return f'"{name}"'
+
+
+def _verdict(out_intfs: Sequence[str], mode: str) -> str:
+    if not out_intfs:
+        return "drop"
+    if len(out_intfs) == 1:
+        return f"fwd to {_intf(out_intfs[0])}"
+    targets = ", ".join(f"{i} : {_intf(o)}" for i, o in enumerate(out_intfs))
+    return f"fwd to numgen {mode} mod {len(out_intfs)} map {{ {targets} }}"
+
+
+def spray_ruleset(switch: str, in_intfs: dict[int, str], rules: Sequence[SprayRule],
+                  mode: str = "inc") -> str:
+    """`nft -f` text that (re)creates table fabric_<switch>: one ingress chain per host-facing
+    interface (`in_intfs`: port number -> interface), each with every rule."""
+    if mode not in NUMGEN_MODES:
+        raise ValueError(f"numgen mode must be one of {NUMGEN_MODES}, got {mode!r}")
+    table = table_name(switch)
+    lines = [f"# per-packet spraying at {switch} (controller.nftables)",
+             f"table netdev {table}", f"delete table netdev {table}", f"table netdev {table} {{"]
+    for port, intf in sorted(in_intfs.items()):
+        lines += [f"\tchain port{int(port)} {{",
+                  f"\t\ttype filter hook ingress device {_intf(intf)} priority 0; policy accept;"]
+        for rule in rules:
+            if not rule.dst_ips:
+                continue
+            ips = ", ".join(str(ipaddress.IPv4Address(ip)) for ip in rule.dst_ips)
+            lines.append(f"\t\tip daddr {{ {ips} }} {_verdict(rule.out_intfs, mode)}")
+        lines.append("\t}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def delete_ruleset(switch: str) -> str:
+    """`nft -f` text that removes table fabric_<switch> if it exists."""
+    table = table_name(switch)
+    return f"table netdev {table}\ndelete table netdev {table}\n"
+
+
+def run_nft(text: str) -> None:
+    """Apply `text` with `nft -f -` (one atomic transaction); NftError with nft's message."""
+    try:
+        res = subprocess.run(["nft", "-f", "-"], input=text, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NftError(f"cannot run nft: {exc}") from None
+    if res.returncode:
+        raise NftError(f"nft failed (exit {res.returncode}): {res.stderr.strip()}")
+
+
+class NftTables:
+    """What the controller has applied per switch; applies only changes. The runner is
+    injectable so the bookkeeping is testable without root."""
+
+    def __init__(self, runner: Callable[[str], None] = run_nft):
+        self.runner = runner
+        self.applied: dict[str, str] = {}
+
+    def sync(self, switch: str, text: str | None) -> bool:
+        """Make the switch's table `text` (None: no table). True if anything was applied."""
+        if text == self.applied.get(switch):
+            return False
+        if text is None:
+            self.runner(delete_ruleset(switch))
+            del self.applied[switch]
+        else:
+            self.runner(text)
+            self.applied[switch] = text
+        LOG.info("nft table %s%s %s", TABLE_PREFIX, switch,
+                 "removed" if text is None else "applied")
+        return True

@@ -1,0 +1,458 @@
+"""`fabric compare`: one traffic plan on every fabric of an experiment, several seeds each.
+
+    experiment.toml ──► check: same plan on every fabric, reference fabric resolved
+        for seed in seed .. seed+N-1, for fabric in fabrics:  engine.run_experiment (one at a time)
+            report/runs/<run dir>: summary.json + flows.csv + links.csv ──► RunMetrics
+        aggregate per fabric over seeds (complete runs only) ──► Comparison
+        ──► table (stdout) or --json, report directory (fabric.compare_report)
+
+Seeds matter: traffic.plan.source_port(seed, id) picks each transfer's TCP source port, so ECMP's
+hash, and which flows collide, change from seed to seed; the plan itself does not.
+Fabrics are interleaved per seed (seed 1 on every fabric, then seed 2, ...) so slow drifts of the
+shared machine hit every fabric alike.
+
+Reference fabric: the experiment's top-level ``reference = "<fabric name>"``; when absent, the first
+fabric of kind "single" (the ideal big switch); when there is none, no ratios are reported.
+Ratios are fabric mean / reference mean (JCT, iteration JCT, FCT p99, busbw).
+
+Per run and workload: ``jct_s`` = last flow end - first flow start of the workload (the job
+completion time, compute gaps included; REFERENCE.md), ``iteration_jct_s`` and ``busbw_mbps`` = mean
+over the workload's collective instances (fabric.metrics), FCT p50/p99 from the run summary.
+Runs that are not complete are excluded from every mean and listed as excluded.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from traffic.records import FlowRecord, read_csv
+
+from .errors import SpecError
+from .linkstats import LinkSample, LinkUtilisation, TierBalance, balance, read_links_csv, utilisation
+from .metrics import to_jsonable
+from .results import RunSummary, new_run_dir
+from .spec import ExperimentSpec
+
+FORMAT = 1
+
+
+# ---------------------------------------------------------------- per run
+
+@dataclass(frozen=True)
+class Stat:
+    """Spread of one metric over the complete runs (seeds); None where undefined."""
+    n: int
+    mean: float | None
+    stdev: float | None  # sample standard deviation (n - 1); None for n < 2
+    cv: float | None  # stdev / mean
+    min: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> "Stat":
+        xs = [float(v) for v in values if v is not None and not math.isnan(v)]
+        if not xs:
+            return cls(0, None, None, None, None, None)
+        mean = sum(xs) / len(xs)
+        sd = statistics.stdev(xs) if len(xs) > 1 else None
+        cv = sd / mean if sd is not None and mean else None
+        return cls(len(xs), mean, sd, cv, min(xs), max(xs))
+
+
+@dataclass(frozen=True)
+class WorkloadRun:
+    """One workload in one run (None: not measurable, e.g. no collective)."""
+    jct_s: float | None
+    iteration_jct_s: float | None
+    busbw_mbps: float | None
+    fct_p50_s: float | None
+    fct_p99_s: float | None
+    flows_complete: int
+    flows_planned: int
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """What the comparison keeps of one run (fabric x seed)."""
+    fabric: str
+    kind: str
+    policy: str
+    seed: int
+    status: str
+    error: str | None
+    run_dir: str
+    elapsed_s: float
+    setup: dict[str, Any]
+    workloads: dict[str, WorkloadRun]
+    fct_s: tuple[float, ...] = ()  # every complete flow's FCT, for CDFs
+    links: tuple[LinkUtilisation, ...] = ()
+    link_balance: TierBalance | None = None
+    window: tuple[float, float] | None = None  # epoch s: first flow start, last flow end
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+
+def _nan_to_none(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else x
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    return sum(xs) / len(xs) if xs else None
+
+
+def measure_run(summary: RunSummary, kind: str, records: Sequence[FlowRecord],
+                link_samples: Sequence[LinkSample] = (), elapsed_s: float = 0.0) -> RunMetrics:
+    """Per-workload JCT/busbw/FCT and fabric-tier utilisation of one run (pure).
+
+    Link utilisation is taken over the workload window (first flow start to last flow end).
+    """
+    workloads: dict[str, WorkloadRun] = {}
+    group_workload = {r.group: r.workload for r in records if r.group}
+    for name in dict.fromkeys(r.workload for r in records):
+        mine = [r for r in records if r.workload == name]
+        done = [r for r in mine if r.complete]
+        jct = (max(r.end for r in done) - min(r.start for r in done)
+               if done and len(done) == len(mine) else None)
+        colls = [c for c in summary.collectives if group_workload.get(c.id) == name and c.complete]
+        fct = summary.fct_by_workload.get(name)
+        workloads[name] = WorkloadRun(
+            jct, _mean([c.jct_s for c in colls]), _mean([c.busbw_mbps for c in colls]),
+            _nan_to_none(fct.p50) if fct else None, _nan_to_none(fct.p99) if fct else None,
+            len(done), len(mine))
+    done = [r for r in records if r.complete]
+    window = (min(r.start for r in done), max(r.end for r in done)) if done else None
+    links = tuple(utilisation(link_samples, window))
+    return RunMetrics(summary.fabric, kind, summary.policy, summary.seed, summary.status,
+                      summary.error, summary.run_dir, elapsed_s, dict(summary.setup), workloads,
+                      tuple(r.fct_s for r in done if r.fct_s is not None), links,
+                      balance(links, "fabric"), window)
+
+
+def load_run(summary: RunSummary, kind: str, elapsed_s: float) -> RunMetrics:
+    """measure_run on what a finished run wrote into its directory."""
+    run_dir = Path(summary.run_dir)
+    flows = run_dir / "flows.csv"
+    links = run_dir / "links.csv"
+    records = read_csv(flows) if flows.exists() else []
+    samples = read_links_csv(links) if links.exists() else []
+    return measure_run(summary, kind, records, samples, elapsed_s)
+
+
+# ---------------------------------------------------------------- over seeds
+
+@dataclass(frozen=True)
+class WorkloadAggregate:
+    """One workload on one fabric over its complete runs; *_ratio = mean / reference mean."""
+    jct_s: Stat
+    iteration_jct_s: Stat
+    busbw_mbps: Stat
+    fct_p50_s: Stat
+    fct_p99_s: Stat
+    jct_ratio: float | None = None
+    iteration_jct_ratio: float | None = None
+    busbw_ratio: float | None = None
+    fct_p99_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class LinkAggregate:
+    """Fabric-tier links of one fabric over its complete runs (utilisation as fractions)."""
+    links: int
+    util_mean: Stat
+    util_max: Stat
+    mmr: Stat
+    jain: Stat
+    per_link: dict[str, float]  # "src>dst" -> mean over runs of that direction's mean utilisation
+
+
+@dataclass(frozen=True)
+class FabricAggregate:
+    name: str
+    kind: str
+    policy: str
+    reference: bool
+    setup: dict[str, Any]
+    runs: int
+    runs_complete: int
+    excluded: list[dict[str, Any]]
+    workloads: dict[str, WorkloadAggregate]
+    links: LinkAggregate | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    experiment: str
+    seeds: list[int]
+    reference: str | None
+    workloads: list[str]
+    fabrics: list[FabricAggregate]
+    runs: list[RunMetrics]
+    spec_path: str | None = None
+    report_dir: str | None = None
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def all_complete(self) -> bool:
+        return not self.interrupted and all(f.runs_complete == f.runs == len(self.seeds)
+                                            for f in self.fabrics)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable --json document (README.md, "fabric compare --json")."""
+        return to_jsonable({
+            "format": FORMAT, "experiment": self.experiment, "spec_path": self.spec_path,
+            "report_dir": self.report_dir, "seeds": self.seeds, "reference": self.reference,
+            "workloads": self.workloads, "all_complete": self.all_complete,
+            "interrupted": self.interrupted, "elapsed_s": self.elapsed_s,
+            "fabrics": [{
+                "name": f.name, "kind": f.kind, "policy": f.policy, "reference": f.reference,
+                "setup": f.setup, "runs": f.runs, "runs_complete": f.runs_complete,
+                "excluded": f.excluded,
+                "workloads": {w: a for w, a in f.workloads.items()},
+                "links": None if f.links is None else {
+                    "links": f.links.links, "util_mean": f.links.util_mean,
+                    "util_max": f.links.util_max, "mmr": f.links.mmr, "jain": f.links.jain,
+                    "per_link": f.links.per_link},
+            } for f in self.fabrics],
+            "runs": [{
+                "fabric": r.fabric, "seed": r.seed, "status": r.status, "error": r.error,
+                "run_dir": r.run_dir, "elapsed_s": r.elapsed_s, "workloads": r.workloads,
+                "links": r.link_balance,
+            } for r in self.runs],
+        })
+
+
+def _ratio(value: float | None, ref: float | None) -> float | None:
+    return value / ref if value is not None and ref else None
+
+
+def _aggregate_workload(runs: Sequence[RunMetrics], name: str) -> WorkloadAggregate:
+    ws = [r.workloads[name] for r in runs if name in r.workloads]
+    return WorkloadAggregate(Stat.of(w.jct_s for w in ws), Stat.of(w.iteration_jct_s for w in ws),
+                             Stat.of(w.busbw_mbps for w in ws), Stat.of(w.fct_p50_s for w in ws),
+                             Stat.of(w.fct_p99_s for w in ws))
+
+
+def _aggregate_links(runs: Sequence[RunMetrics]) -> LinkAggregate | None:
+    with_links = [r for r in runs if r.link_balance is not None]
+    if not with_links:
+        return None
+    per: dict[str, list[float]] = {}
+    for r in with_links:
+        for u in r.links:
+            if u.tier == "fabric":
+                per.setdefault(f"{u.src}>{u.dst}", []).append(u.util_mean)
+    bals = [r.link_balance for r in with_links]
+    return LinkAggregate(max(b.links for b in bals), Stat.of(b.util_mean for b in bals),
+                         Stat.of(b.util_max for b in bals), Stat.of(b.mmr for b in bals),
+                         Stat.of(b.jain for b in bals),
+                         {k: sum(v) / len(v) for k, v in per.items()})
+
+
+def aggregate(experiment: str, fabrics: Sequence[tuple[str, str, str]], runs: Sequence[RunMetrics],
+              seeds: Sequence[int], workloads: Sequence[str], reference: str | None,
+              **extra: Any) -> Comparison:
+    """Per fabric (name, kind, policy): spread over its complete runs, ratios to `reference`.
+
+    Incomplete runs (status other than "complete") count in `runs` but in no mean; they are
+    listed in `excluded`. `extra` goes to Comparison (spec_path, report_dir, interrupted, elapsed_s).
+    """
+    if reference is not None and reference not in [f[0] for f in fabrics]:
+        raise ValueError(f"reference {reference!r} is not one of the fabrics")
+    out: list[FabricAggregate] = []
+    for name, kind, policy in fabrics:
+        mine = [r for r in runs if r.fabric == name]
+        ok = [r for r in mine if r.complete]
+        excluded = [{"seed": r.seed, "status": r.status, "error": r.error, "run_dir": r.run_dir}
+                    for r in mine if not r.complete]
+        setup = next((r.setup for r in mine if r.setup), {})
+        out.append(FabricAggregate(name, kind, policy, name == reference, setup, len(mine),
+                                   len(ok), excluded,
+                                   {w: _aggregate_workload(ok, w) for w in workloads},
+                                   _aggregate_links(ok)))
+    ref = next((f for f in out if f.reference), None)
+    if ref is not None:
+        for i, f in enumerate(out):
+            ratios = {}
+            for w, a in f.workloads.items():
+                r = ref.workloads[w]
+                ratios[w] = WorkloadAggregate(
+                    a.jct_s, a.iteration_jct_s, a.busbw_mbps, a.fct_p50_s, a.fct_p99_s,
+                    _ratio(a.jct_s.mean, r.jct_s.mean),
+                    _ratio(a.iteration_jct_s.mean, r.iteration_jct_s.mean),
+                    _ratio(a.busbw_mbps.mean, r.busbw_mbps.mean),
+                    _ratio(a.fct_p99_s.mean, r.fct_p99_s.mean))
+            out[i] = FabricAggregate(f.name, f.kind, f.policy, f.reference, f.setup, f.runs,
+                                     f.runs_complete, f.excluded, ratios, f.links)
+    return Comparison(experiment, seeds=list(seeds), reference=reference,
+                      workloads=list(workloads), fabrics=out, runs=list(runs), **extra)
+
+
+# ---------------------------------------------------------------- checks
+
+def reference_fabric(spec: ExperimentSpec) -> str | None:
+    """The explicit `reference`, else the first fabric of kind "single", else None."""
+    if spec.reference:
+        return spec.reference
+    return next((f.name for f in spec.fabrics if f.kind == "single"), None)
+
+
+def check_comparable(spec: ExperimentSpec) -> None:
+    """Every fabric must get the same traffic plan (e.g. hosts = "all" on fabrics of different
+    sizes would not); raise SpecError naming the first fabric that differs."""
+    from .planning import build_plan
+    plans = [build_plan(spec, f.build(), spec.seed) for f in spec.fabrics]
+    for i, p in enumerate(plans[1:], start=1):
+        if (p.transfers, p.collectives) != (plans[0].transfers, plans[0].collectives):
+            raise SpecError(f"fabric[{i}]", f"fabric {spec.fabrics[i].name!r} gets a different traffic "
+                            f"plan than {spec.fabrics[0].name!r} ({len(p.transfers)} vs "
+                            f"{len(plans[0].transfers)} transfers, hosts {p.hosts()} vs "
+                            f"{plans[0].hosts()}): a comparison needs the same plan on every fabric; "
+                            f"name the hosts in the workload or give the fabrics the same hosts")
+
+
+# ---------------------------------------------------------------- running
+
+def _say(msg: str) -> None:
+    print(f"fabric compare: {msg}", file=sys.stderr, flush=True)
+
+
+def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path, seeds: int,
+                   progress: Callable[[str], None] = _say,
+                   run: Callable[..., RunSummary] | None = None) -> Comparison:
+    """Run every fabric for `seeds` seeds, write the report directory, return the comparison.
+
+    On KeyboardInterrupt the report of the runs finished so far is written (interrupted=True)
+    and the interrupt re-raised.
+    """
+    if seeds < 1:
+        raise SpecError("--seeds", f"must be >= 1, got {seeds}")
+    check_comparable(spec)
+    if run is None:
+        from .engine import run_experiment as run
+    from .compare_report import write_report
+    reference = reference_fabric(spec)
+    report_dir = new_run_dir(out_base, spec.name, "compare")
+    if spec_path is not None:
+        shutil.copy(spec_path, report_dir / "spec.toml")
+    seed_list = [spec.seed + i for i in range(seeds)]
+    total = len(seed_list) * len(spec.fabrics)
+    metrics: list[RunMetrics] = []
+    t0 = time.monotonic()
+    interrupted: BaseException | None = None
+    try:
+        for seed in seed_list:
+            for fab in spec.fabrics:
+                progress(f"[{len(metrics) + 1}/{total}] {fab.name} seed {seed} ...")
+                t = time.monotonic()
+                summary = run(spec, spec_path, report_dir / "runs", fab.name, seed)
+                m = load_run(summary, fab.kind, time.monotonic() - t)
+                metrics.append(m)
+                progress(f"[{len(metrics)}/{total}] {fab.name} seed {seed}: {m.status} in "
+                         f"{m.elapsed_s:.1f} s" + (f" ({m.error})" if m.error else ""))
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    comp = aggregate(spec.name, [(f.name, f.kind, f.policy) for f in spec.fabrics], metrics,
+                     seed_list, list(dict.fromkeys(w.name for w in spec.workloads)), reference,
+                     spec_path=None if spec_path is None else str(spec_path),
+                     report_dir=str(report_dir), interrupted=interrupted is not None,
+                     elapsed_s=time.monotonic() - t0)
+    write_report(comp, report_dir)
+    if interrupted is not None:
+        raise interrupted
+    return comp
+
+
+# ---------------------------------------------------------------- the table
+
+def _num(x: float | None, scale: float = 1.0, digits: int = 3) -> str:
+    return "-" if x is None else f"{x * scale:.{digits}f}"
+
+
+def _pm(s: Stat, scale: float = 1.0, digits: int = 3) -> str:
+    if s.mean is None:
+        return "-"
+    return _num(s.mean, scale, digits) + ("" if s.stdev is None else f" ±{_num(s.stdev, scale, digits)}")
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x * 100:.{digits}f}%"
+
+
+def table_rows(comp: Comparison) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(workload, [(column, cell), ...] per fabric): the side-by-side table, shared by text and HTML."""
+    out = []
+    for w in comp.workloads:
+        for f in comp.fabrics:
+            a = f.workloads[w]
+            out.append((w, [
+                ("fabric", f.name + (" (ref)" if f.reference else "")), ("kind", f.kind),
+                ("runs ok", f"{f.runs_complete}/{f.runs}"),
+                ("JCT s", _pm(a.jct_s)), ("cv", _pct(a.jct_s.cv)),
+                ("min..max s", "-" if a.jct_s.min is None
+                 else f"{a.jct_s.min:.3f}..{a.jct_s.max:.3f}"),
+                ("JCT xref", _num(a.jct_ratio, digits=2)),
+                ("iter JCT s", _num(a.iteration_jct_s.mean)),
+                ("busbw Mbit/s", _pm(a.busbw_mbps, digits=2)),
+                ("FCT p50 ms", _num(a.fct_p50_s.mean, 1e3, 1)),
+                ("FCT p99 ms", _pm(a.fct_p99_s, 1e3, 1)),
+                ("p99 xref", _num(a.fct_p99_ratio, digits=2)),
+            ]))
+    return out
+
+
+def link_rows(comp: Comparison) -> list[list[tuple[str, str]]]:
+    out = []
+    for f in comp.fabrics:
+        L = f.links
+        out.append([("fabric", f.name), ("fabric links", "0" if L is None else str(L.links)),
+                    ("util mean", "-" if L is None else _pct(L.util_mean.mean)),
+                    ("busiest", "-" if L is None else _pct(L.util_max.mean)),
+                    ("MMR", "-" if L is None else _pm(L.mmr, digits=2)),
+                    ("Jain", "-" if L is None else _pm(L.jain, digits=3))])
+    return out
+
+
+def _render(rows: list[list[tuple[str, str]]]) -> list[str]:
+    heads = [c for c, _ in rows[0]]
+    widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(heads)]
+    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    return [line(heads)] + [line([v for _, v in r]) for r in rows]
+
+
+def format_comparison(comp: Comparison) -> str:
+    """The human table `fabric compare` prints (and compare.txt holds)."""
+    seeds = comp.seeds
+    lines = [f"fabric compare: {comp.experiment}, seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per "
+             f"fabric), reference: {comp.reference or 'none (no ratios)'}"
+             + ("  [INTERRUPTED]" if comp.interrupted else ""),
+             "means over complete runs only; ± = sample stdev over seeds; cv = stdev/mean; "
+             "xref = mean / reference mean", ""]
+    rows = table_rows(comp)
+    for w in comp.workloads:
+        lines.append(f"workload {w}  (JCT: first flow start -> last flow end; iter JCT, busbw: "
+                     f"mean over collective iterations)")
+        lines += _render([r for name, r in rows if name == w]) + [""]
+    excluded = [(f.name, e) for f in comp.fabrics for e in f.excluded]
+    if excluded:
+        lines.append("excluded from every mean (not complete):")
+        lines += [f"  {name} seed {e['seed']}: {e['status']}" + (f" ({e['error']})" if e["error"] else "")
+                  for name, e in excluded]
+        lines.append("")
+    lines.append("fabric-tier links (per-direction mean utilisation over the workload window, "
+                 "mean over runs; MMR = busiest/mean)")
+    lines += _render(link_rows(comp)) + [""]
+    for f in comp.fabrics:
+        lines.append(f"setup {f.name}: " + "  ".join(f"{k}={v}" for k, v in f.setup.items()))
+    lines.append(f"\nreport: {comp.report_dir}  ({comp.elapsed_s:.0f} s)")
+    return "\n".join(lines)

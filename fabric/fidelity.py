@@ -1,0 +1,470 @@
+"""Did the emulation keep up? CPU sampling during a run, and the verdict written into its summary.
+
+On a small machine the emulation runs out of CPU long before the emulated fabric runs out of
+bandwidth; the numbers of such a run describe the machine, not the fabric. During the workload a
+:class:`CpuSampler` thread reads, every 0.25 s, the cumulative CPU time of the switch datapath
+(ovs-vswitchd), the controller process, the traffic agents (/proc/<pid>/stat) and of the whole
+machine (/proc/stat), into ``cpu.csv``. The link sampler (fabric.linkstats) writes ``links.csv``
+beside it. After the run :func:`assess` combines both with the ideal model (fabric.ideal) into
+:class:`Fidelity` (the summary's ``fidelity`` field).
+
+``cpu.csv`` columns (cumulative since the sampler started, seconds; rates are deltas / time):
+
+    time           epoch seconds (the clock of flows.csv and links.csv)
+    machine_busy_s CPU time spent not idle (user+nice+system+irq+softirq+steal), all cores
+    machine_total_s CPU time elapsed, all cores (busy + idle + iowait)
+    softirq_s      of which in softirq (veth forwarding, HTB dequeueing)
+    ovs_vswitchd_s ovs-vswitchd (all threads; the userspace datapath forwards inside it)
+    controller_s   the controller process
+    agents_s       every traffic agent (a finished agent keeps its last value)
+
+Verdict (thresholds are module constants; rates and CPU are averaged over sliding windows of at
+least WINDOW_S, because one 0.25 s sample is dominated by timer jitter):
+
+* **Unfaithful: CPU saturated while busy links fell short, with no fabric bottleneck to blame.**
+  - CPU saturated: the machine was CPU_SATURATED (90%) busy over some window, OR ovs-vswitchd
+    used OVS_CORE_LIMIT (0.9) of a core. The userspace datapath forwards every packet of every
+    non-DPDK port in its main thread (observed: that one thread at 99.9%, the others idle), so
+    one core is its ceiling however idle the other core is (machine only ~60% busy then).
+  - Busy link short: a switch egress direction the ideal fabric keeps full for a stretch of
+    d >= BUSY_MIN_S seconds never carried LINK_SHORTFALL (90%) of its configured rate over any
+    window of d - 0.5 s (check_window_s; the 0.5 s absorbs the sampling grid). A window as long
+    as the stretch matters: when a shared CPU bottleneck slows every flow, each link still gets
+    its full rate for a moment once the others finish, so short windows would miss it.
+    90% leaves room for the 2-5% that TCP's sawtooth and the ACK class cost on a healthy link
+    (bulk flows here keep 99-100% of wire rate over their whole stretch).
+  - No fabric bottleneck to blame: no other link on any equal-cost path of the flows crossing the
+    short link reached LINK_SHORTFALL either. Otherwise a real bottleneck (two ECMP flows hashed
+    onto one uplink) explains the shortfall, and the emulation faithfully shows it.
+  Each condition alone is not enough. Measured here (2x2 leaf/spine, 4 bulk flows across the
+  spines, non-blocking): ovs-vswitchd reached 0.94 cores at 20 Mbit/s links and 0.98 at 40 while
+  flows still got 99.3-99.5% of the ideal (it polls more and batches more as load grows, so its
+  CPU share saturates long before its packet rate does: 31 -> 60 -> 85 kpps); at 80 Mbit/s
+  flows got 85% of ideal and links fell short. A busy machine (other users) with links at their
+  rate is fine; a link below its rate without CPU saturation is TCP not filling it (a warning).
+  Links whose ideal stretch is shorter than BUSY_MIN_S cannot be judged in 1 s windows: a run
+  with none gets a warning that its links were not checked.
+* **Unfaithful: kernel drops between interfaces** (tx_dropped on switch interfaces: a veth peer's
+  backlog overflowed, softirq could not keep up) above DROP_FRACTION (0.1%) of the packets sent;
+  fewer -> a warning. Drops in the emulated switch queues are not counted: they are the fabric's
+  behaviour, not the machine's.
+* ovs-vswitchd at a full core with links at their rate is reported as a note: the datapath had
+  no spare capacity, so a heavier workload would not have been faithful.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .linkstats import LinkSample
+
+SAMPLE_INTERVAL_S = 0.25
+WINDOW_S = 1.0
+CPU_SATURATED = 0.90
+OVS_CORE_LIMIT = 0.90
+LINK_SHORTFALL = 0.90
+BUSY_MIN_S = 1.5
+DROP_FRACTION = 1e-3
+# Switch egress (wire Mbit/s, all switches summed) that this machine kind kept faithful, per OVS
+# datapath (bench.throughput, README "Measured on this machine"): faithful at 490 (2x2 leaf/spine,
+# 40 Mbit/s links, 4 flows x 3 switches) and 330 (1 switch, 8 x 40); not at 650 or 980.
+FORWARDING_BUDGET_MBPS = {"user": 500.0}
+WIRE_FRAME_BYTES = 1514          # to turn link bytes into an estimate of packets sent
+GROUPS = ("ovs_vswitchd", "controller", "agents")
+COLUMNS = ("time", "machine_busy_s", "machine_total_s", "softirq_s") + tuple(f"{g}_s" for g in GROUPS)
+OVS_PIDFILE = Path("/var/run/openvswitch/ovs-vswitchd.pid")
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+# ------------------------------------------------------------------------------- /proc readers
+
+def read_machine(proc: Path = Path("/proc")) -> tuple[float, float, float]:
+    """(busy, total, softirq) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open(proc / "stat") as f:
+        fields = f.readline().split()
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    return busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK, softirq / CLK_TCK
+
+
+def read_process(pid: int, proc: Path = Path("/proc")) -> float | None:
+    """utime + stime (all threads) of a process in seconds, or None when it is gone."""
+    try:
+        text = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    rest = text[text.rindex(")") + 2:].split()  # comm may hold spaces and parentheses
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
+
+
+def ovs_vswitchd_pids(proc: Path = Path("/proc"), pidfile: Path = OVS_PIDFILE) -> list[int]:
+    """The ovs-vswitchd daemon: its pidfile, else every process named ovs-vswitchd."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        if (proc / str(pid)).exists():
+            return [pid]
+    except (OSError, ValueError):
+        pass
+    pids = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "ovs-vswitchd":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+# ------------------------------------------------------------------------------- the sampler
+
+PidGroups = Callable[[], Mapping[str, Iterable[int]]]
+
+
+class CpuSampler:
+    """A thread appending cumulative CPU seconds (machine and process groups) to cpu.csv.
+
+    `groups()` names the pids of each group in GROUPS; it is called at every sample, so agents
+    that start late are picked up. A process that exits keeps its last reading (sums stay
+    monotonic). Use as a context manager around the workload.
+    """
+
+    def __init__(self, path: Path, groups: PidGroups, interval_s: float = SAMPLE_INTERVAL_S,
+                 proc: Path = Path("/proc")):
+        self.path = Path(path)
+        self.groups = groups
+        self.interval_s = interval_s
+        self.proc = proc
+        self._last: dict[int, float] = {}      # pid -> last CPU seconds read
+        self._base: tuple[float, ...] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._file: Any = None
+        self._writer: Any = None
+
+    def read(self) -> tuple[float, ...]:
+        """Absolute readings in COLUMNS order (time first)."""
+        now = time.time()
+        busy, total, softirq = read_machine(self.proc)
+        pids = self.groups()
+        out = [now, busy, total, softirq]
+        for g in GROUPS:
+            s = 0.0
+            for pid in pids.get(g, ()):
+                v = read_process(pid, self.proc)
+                if v is not None:
+                    self._last[pid] = v
+                s += self._last.get(pid, 0.0)
+            out.append(s)
+        return tuple(out)
+
+    def sample(self) -> None:
+        r = self.read()
+        if self._base is None:
+            self._base = r
+        row = [f"{r[0]:.6f}"] + [f"{x - b:.3f}" for x, b in zip(r[1:], self._base[1:])]
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def start(self) -> "CpuSampler":
+        self._file = open(self.path, "w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(COLUMNS)
+        self.sample()
+        self._thread = threading.Thread(target=self._loop, name="cpustats", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop, take a last sample, close cpu.csv; safe to call twice."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        try:
+            self.sample()
+        finally:
+            self._file.close()
+
+    def __enter__(self) -> "CpuSampler":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ------------------------------------------------------------------------------- pure analysis
+
+@dataclass(frozen=True)
+class CpuSample:
+    """One row of cpu.csv."""
+    time: float
+    machine_busy_s: float
+    machine_total_s: float
+    softirq_s: float
+    ovs_vswitchd_s: float
+    controller_s: float
+    agents_s: float
+
+
+def read_cpu_csv(path: Path) -> list[CpuSample]:
+    """Rows of a cpu.csv; a torn last line is skipped."""
+    out = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                out.append(CpuSample(*(float(row[c]) for c in COLUMNS)))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out
+
+
+def windows(times: Sequence[float], min_s: float = WINDOW_S) -> list[tuple[int, int]]:
+    """(i, j) sample index pairs: for each i the first j with t[j] - t[i] >= min_s; when the
+    whole span is shorter than min_s, the span itself."""
+    out = []
+    j = 0
+    for i in range(len(times)):
+        j = max(j, i + 1)
+        while j < len(times) and times[j] - times[i] < min_s:
+            j += 1
+        if j < len(times):
+            out.append((i, j))
+    if not out and len(times) >= 2 and times[-1] > times[0]:
+        out.append((0, len(times) - 1))
+    return out
+
+
+@dataclass(frozen=True)
+class CpuStats:
+    """CPU over a run: means over the whole span, peaks over WINDOW_S windows.
+    machine_* are fractions of all cores (1.0 = every core busy); the rest are cores (1.0 = one)."""
+    samples: int
+    duration_s: float
+    cores: int
+    machine_busy_mean: float
+    machine_busy_peak: float
+    softirq_cores_mean: float
+    ovs_vswitchd_cores_mean: float
+    ovs_vswitchd_cores_peak: float
+    controller_cores_mean: float
+    agents_cores_mean: float
+    agents_cores_peak: float
+
+
+def cpu_stats(samples: Sequence[CpuSample]) -> CpuStats | None:
+    """Means and windowed peaks; None with fewer than two samples."""
+    if len(samples) < 2 or samples[-1].time <= samples[0].time:
+        return None
+    a, b = samples[0], samples[-1]
+    span = b.time - a.time
+
+    def frac(x: CpuSample, y: CpuSample) -> float:
+        dt = y.machine_total_s - x.machine_total_s
+        return (y.machine_busy_s - x.machine_busy_s) / dt if dt > 0 else 0.0
+
+    def cores(x: CpuSample, y: CpuSample, attr: str) -> float:
+        return (getattr(y, attr) - getattr(x, attr)) / (y.time - x.time)
+
+    w = windows([s.time for s in samples])
+    ncores = max(1, round((b.machine_total_s - a.machine_total_s) / span))
+    return CpuStats(
+        len(samples), span, ncores, frac(a, b),
+        max(frac(samples[i], samples[j]) for i, j in w),
+        cores(a, b, "softirq_s"), cores(a, b, "ovs_vswitchd_s"),
+        max(cores(samples[i], samples[j], "ovs_vswitchd_s") for i, j in w),
+        cores(a, b, "controller_s"), cores(a, b, "agents_s"),
+        max(cores(samples[i], samples[j], "agents_s") for i, j in w))
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """A direction the ideal fabric keeps busy, and the best it achieved (fraction of rate)."""
+    src: str
+    dst: str
+    rate_mbps: float
+    ideal_busy_s: float
+    best_util: float
+
+
+def best_utilisation(samples: Iterable[LinkSample],
+                     window_s: Mapping[tuple[str, str], float] | None = None
+                     ) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per direction (src, dst): (rate_mbps, best utilisation over windows of at least
+    window_s[direction] seconds, WINDOW_S for directions not named)."""
+    by_dir: dict[tuple[str, str], list[LinkSample]] = {}
+    for s in samples:
+        by_dir.setdefault((s.src, s.dst), []).append(s)
+    out = {}
+    for key, rows in by_dir.items():
+        rows.sort(key=lambda r: r.time)
+        best = 0.0
+        for i, j in windows([r.time for r in rows], (window_s or {}).get(key, WINDOW_S)):
+            dt = rows[j].time - rows[i].time
+            best = max(best, max(0, rows[j].tx_bytes - rows[i].tx_bytes) * 8
+                       / (rows[0].rate_mbps * 1e6 * dt))
+        out[key] = (rows[0].rate_mbps, best)
+    return out
+
+
+def check_window_s(ideal_busy_s: float) -> float:
+    """The window a busy direction is judged over: its ideal busy stretch, less two sampling
+    intervals (the measured stretch need not align with the sampling grid), at least WINDOW_S."""
+    return max(WINDOW_S, ideal_busy_s - 2 * SAMPLE_INTERVAL_S)
+
+
+def kernel_drops(samples: Iterable[LinkSample]) -> tuple[int, float]:
+    """(tx_dropped over the run, estimated packets sent) summed over all sampled directions."""
+    first: dict[tuple[str, str], LinkSample] = {}
+    last: dict[tuple[str, str], LinkSample] = {}
+    for s in samples:
+        k = (s.src, s.dst)
+        if k not in first or s.time < first[k].time:
+            first[k] = s
+        if k not in last or s.time > last[k].time:
+            last[k] = s
+    dropped = sum(max(0, last[k].tx_dropped - first[k].tx_dropped) for k in first)
+    sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / WIRE_FRAME_BYTES
+    return dropped, sent
+
+
+@dataclass
+class Fidelity:
+    """The verdict on one run (summary field `fidelity`)."""
+    faithful: bool
+    reasons: list[str] = field(default_factory=list)      # why unfaithful (empty when faithful)
+    warnings: list[str] = field(default_factory=list)     # worth knowing, not disqualifying
+    cpu: CpuStats | None = None
+    busy_links: list[LinkCheck] = field(default_factory=list)
+    kernel_dropped: int = 0
+    ideal_peak_forwarding_mbps: float | None = None   # fabric.ideal: switch egress at its peak
+    thresholds: dict[str, float] = field(default_factory=lambda: {
+        "window_s": WINDOW_S, "cpu_saturated": CPU_SATURATED, "ovs_core_limit": OVS_CORE_LIMIT,
+        "link_shortfall": LINK_SHORTFALL, "busy_min_s": BUSY_MIN_S, "drop_fraction": DROP_FRACTION})
+
+
+def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
+           busy: Mapping[tuple[str, str], float],
+           neighbours: Mapping[tuple[str, str], Iterable[tuple[str, str]]] | None = None
+           ) -> Fidelity:
+    """The verdict (rules in the module docstring).
+
+    busy: directions to check -> their longest ideal busy stretch in s (IdealResult.busy_links,
+    already limited to directions whose ideal load does not depend on an unknown hash).
+    neighbours: per direction, the other directions on the equal-cost paths of the flows that
+    cross it: any of them at its rate explains a shortfall (a real fabric bottleneck).
+    """
+    stats = cpu_stats(cpu)
+    reasons: list[str] = []
+    warnings: list[str] = []
+    if stats is None:
+        reasons.append("not measured: no CPU samples (the run failed before its workload)")
+    best = best_utilisation(links, {l: check_window_s(b) for l, b in busy.items()})
+    checks = [LinkCheck(src, dst, best[(src, dst)][0], busy_s, best[(src, dst)][1])
+              for (src, dst), busy_s in sorted(busy.items())
+              if busy_s >= BUSY_MIN_S and (src, dst) in best]
+    if not checks:
+        warnings.append(f"no link was busy for {BUSY_MIN_S:g} s in the ideal fabric: link rates "
+                        "not checked")
+
+    def explained(c: LinkCheck) -> bool:
+        return any(best.get(n, (0, 0.0))[1] >= LINK_SHORTFALL
+                   for n in (neighbours or {}).get((c.src, c.dst), ()) if n != (c.src, c.dst))
+    short = [c for c in checks if c.best_util < LINK_SHORTFALL]
+    unexplained = [c for c in short if not explained(c)]
+    saturated = stats is not None and (stats.machine_busy_peak >= CPU_SATURATED
+                                       or stats.ovs_vswitchd_cores_peak >= OVS_CORE_LIMIT)
+    if saturated and unexplained:
+        assert stats is not None
+        why = (f"machine {stats.machine_busy_peak:.0%} busy" if stats.machine_busy_peak
+               >= CPU_SATURATED else f"ovs-vswitchd at {stats.ovs_vswitchd_cores_peak:.2f} cores")
+        reasons.append(f"CPU saturated ({why} over {WINDOW_S:g} s) while busy links stayed "
+                       f"below {LINK_SHORTFALL:.0%} of their rate with no fabric bottleneck to "
+                       f"blame: {_links(unexplained)}")
+    elif unexplained:
+        warnings.append(f"busy links below {LINK_SHORTFALL:.0%} of their rate without CPU "
+                        f"saturation (TCP did not fill them): {_links(unexplained)}")
+    if len(short) > len(unexplained):
+        warnings.append("busy links below their rate behind a fabric bottleneck (e.g. an ECMP "
+                        f"collision): {_links([c for c in short if explained(c)])}")
+    if stats is not None and stats.ovs_vswitchd_cores_peak >= OVS_CORE_LIMIT and not reasons:
+        warnings.append(f"ovs-vswitchd used {stats.ovs_vswitchd_cores_peak:.2f} cores: the "
+                        "userspace datapath had no spare capacity (links kept their rate)")
+    dropped, sent = kernel_drops(links)
+    if dropped and dropped > DROP_FRACTION * max(sent, 1):
+        reasons.append(f"{dropped} packets dropped between interfaces by the kernel "
+                       f"({dropped / max(sent, 1):.2%} of ~{sent:.0f} sent): softirq fell behind")
+    elif dropped:
+        warnings.append(f"{dropped} packets dropped between interfaces by the kernel")
+    return Fidelity(not reasons, reasons, warnings, stats, checks, dropped)
+
+
+def _links(checks: Sequence[LinkCheck]) -> str:
+    return ", ".join(f"{c.src}->{c.dst} {c.best_util:.0%}" for c in checks[:4]) + (
+        f" (+{len(checks) - 4} more)" if len(checks) > 4 else "")
+
+
+def format_fidelity(f: Fidelity) -> list[str]:
+    """Lines for the printed run summary."""
+    head = "fidelity: " + ("FAITHFUL" if f.faithful else "UNFAITHFUL")
+    if f.cpu is not None:
+        c = f.cpu
+        head += (f"  (cpu {c.machine_busy_mean:.0%} mean / {c.machine_busy_peak:.0%} peak of "
+                 f"{c.cores} cores; ovs-vswitchd {c.ovs_vswitchd_cores_mean:.2f} / "
+                 f"{c.ovs_vswitchd_cores_peak:.2f} cores; agents {c.agents_cores_mean:.2f}; "
+                 f"controller {c.controller_cores_mean:.2f}")
+        if f.busy_links:
+            head += f"; busy links best {min(x.best_util for x in f.busy_links):.0%} of rate"
+        head += ")"
+    return [head] + [f"  UNFAITHFUL: {r}" for r in f.reasons] + [f"  note: {w}" for w in f.warnings]
+
+
+def per_packet_policy(policy: str) -> bool:
+    """Whether a controller policy sprays packets (then the ideal 'spread' view is exact)."""
+    from controller.policies import POLICIES
+    from controller.policies.spraying import SprayingPolicy
+    cls = POLICIES.get(policy)
+    return cls is not None and issubclass(cls, SprayingPolicy)
+
+
+def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
+               busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
+               datapath: str = "") -> Fidelity:
+    """assess() over a run directory's cpu.csv and links.csv (missing files: no samples).
+
+    Checked directions: switch->host always; fabric directions only under per-packet spraying
+    (the ideal 'spread' view is exact there; under ECMP their load depends on the hash)."""
+    from topologies import model
+
+    from .ideal import equal_cost_paths
+    from .linkstats import read_links_csv
+    cpu = read_cpu_csv(run_dir / "cpu.csv") if (run_dir / "cpu.csv").exists() else []
+    links = read_links_csv(run_dir / "links.csv") if (run_dir / "links.csv").exists() else []
+    to_host = {(model.attachment(graph, h)[0], h) for h in model.hosts(graph)}
+    exact = per_packet_policy(policy)
+    checked = {l: s for l, s in busy.items() if l in to_host or exact}
+    neighbours: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for src, dst in {(t.src, t.dst) for t in plan.transfers}:
+        on_paths = {(a, b) for p in equal_cost_paths(graph, src, dst) for a, b in zip(p, p[1:])}
+        for l in on_paths & set(checked):
+            neighbours.setdefault(l, set()).update(on_paths)
+    verdict = assess(cpu, links, checked, neighbours)
+    if peak_forwarding_bps is not None:
+        verdict.ideal_peak_forwarding_mbps = peak_forwarding_bps / 1e6
+        budget = FORWARDING_BUDGET_MBPS.get(datapath)
+        if budget is not None and peak_forwarding_bps / 1e6 > budget:
+            verdict.warnings.append(
+                f"the plan asks the switches to forward {peak_forwarding_bps / 1e6:.0f} Mbit/s at "
+                f"its peak; this machine kind kept up with about {budget:.0f} on the {datapath} "
+                "datapath (bench.throughput): lower the link rates")
+    return verdict
