@@ -1,6 +1,7 @@
 """Accuracy: measured single-flow FCT and ring all-reduce busbw beside the ideal model.
 
-    sudo .venv/bin/python -m bench.accuracy [--rate 20] [--sizes 1MB 4MB 16MB]
+    sudo .venv/bin/python -m bench.accuracy [--rate 20] [--flow-sizes 100kB 1MB 4MB 16MB]
+                                            [--ring-sizes 1MB 4MB 16MB]
 
 Single flow: h1 -> h3 across the spines of a 2x2 leaf/spine; the ideal is fabric.ideal's FCT of
 the flow alone (wire overhead, handshake and store-and-forward included).
@@ -47,18 +48,20 @@ def allreduce(rate: float, size: int, hosts: int, out: Path) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate", type=float, default=20.0, help="link rate, Mbit/s")
-    ap.add_argument("--sizes", nargs="+", default=["1MB", "4MB", "16MB"])
+    ap.add_argument("--flow-sizes", nargs="+", default=["100kB", "1MB", "4MB", "16MB"])
+    ap.add_argument("--ring-sizes", nargs="+", default=["1MB", "4MB", "16MB"])
     ap.add_argument("--out", type=Path, default=None, help="keep run directories here")
     args = ap.parse_args()
-    sizes = [parse_size(x, "--sizes") for x in args.sizes]
+    flow_sizes = [parse_size(x, "--flow-sizes") for x in args.flow_sizes]
+    ring_sizes = [parse_size(x, "--ring-sizes") for x in args.ring_sizes]
     print_facts(f"accuracy vs the ideal model, {args.rate:g} Mbit/s links")
     with tempfile.TemporaryDirectory(prefix="bench-acc-") as tmp:
         out = args.out or Path(tmp)
-        flows = [single_flow(args.rate, size, out) for size in sizes]
+        flows = [single_flow(args.rate, size, out) for size in flow_sizes]
         print(table(["workload", "fabric", "MB", "FCT s", "ideal s", "error %", "goodput Mbit/s",
                      "fidelity"], flows), flush=True)
         print()
-        rings = [allreduce(args.rate, size, n, out) for n in (4, 8) for size in sizes]
+        rings = [allreduce(args.rate, size, n, out) for n in (4, 8) for size in ring_sizes]
         print(table(["workload", "fabric", "MB", "JCT s", "ideal s", "busbw err %",
                      "busbw Mbit/s", "ideal busbw", "busbw % of line", "fidelity"], rings))
 

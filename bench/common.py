@@ -53,7 +53,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def _cell(v: Any) -> str:
     if isinstance(v, float):
-        return "-" if v != v else f"{v:.3g}" if abs(v) >= 100 else f"{v:.3f}".rstrip("0").rstrip(".")
+        if v != v:
+            return "-"
+        return f"{v:.3g}" if abs(v) >= 100 else f"{v:.3f}".rstrip("0").rstrip(".")
     return str(v)
 
 
@@ -96,7 +98,8 @@ def run_spec(doc: dict[str, Any], out: Path) -> Any:
     return run_experiment(parse_experiment(doc), None, out)
 
 
-def leafspine(hosts: int, rate_mbps: float, fabric_rate_mbps: float | None = None) -> dict[str, Any]:
+def leafspine(hosts: int, rate_mbps: float,
+              fabric_rate_mbps: float | None = None) -> dict[str, Any]:
     """A leaf/spine [fabric] table of one of SHAPES."""
     spines, leaves, per_leaf = SHAPES[hosts]
     return {"kind": "leafspine", "spines": spines, "leaves": leaves, "hosts_per_leaf": per_leaf,

@@ -65,7 +65,7 @@ def packet_fields(data: bytes) -> dict[str, Any]:
     fields: dict[str, Any] = {"ipv4_src": ip.src, "ipv4_dst": ip.dst, "ip_proto": ip.proto}
     seg = pkt.get_protocol(tcp.tcp)
     if seg is not None:
-        fields.update(tcp_src=seg.src_port, tcp_dst=seg.dst_port)
+        fields.update(tcp_src=seg.src_port, tcp_dst=seg.dst_port, tcp_flags=seg.bits)
     return fields
 
 

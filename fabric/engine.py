@@ -135,6 +135,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                            f"see {run_dir / 'controller.log'}")
     try:
         ctl.start()
+        ctl.wait_listening(timeout_s=15)  # else switches back off ~1 s before retrying
         net.start()
         phases["build_s"] = time.monotonic() - t
         t = time.monotonic()
@@ -216,7 +217,8 @@ def _against_ideal(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummar
         summary.ideal = ideal.summarize(res, records)
         summary.collectives = [ideal.with_ideal(c, res) for c in summary.collectives]
         # the model knows no injected failure: links are then only judged by CPU and drops
-        busy = {} if summary.failures else res.busy_links(fidelity.BUSY_MIN_S)
+        busy = {} if summary.failures else {
+            l: res.active_utilisation(l) for l in res.busy_links(fidelity.IDEAL_BUSY_MIN_S)}
         peak = res.peak_forwarding_bps
     except Exception:  # noqa: BLE001 - a model failure must not cost the measured results
         log.exception("ideal model failed")

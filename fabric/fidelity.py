@@ -26,13 +26,16 @@ least WINDOW_S, because one 0.25 s sample is dominated by timer jitter):
     used OVS_CORE_LIMIT (0.9) of a core. The userspace datapath forwards every packet of every
     non-DPDK port in its main thread (observed: that one thread at 99.9%, the others idle), so
     one core is its ceiling however idle the other core is (machine only ~60% busy then).
-  - Busy link short: a switch egress direction the ideal fabric keeps full for a stretch of
-    d >= BUSY_MIN_S seconds never carried LINK_SHORTFALL (90%) of its configured rate over any
-    window of d - 0.5 s (check_window_s; the 0.5 s absorbs the sampling grid). A window as long
-    as the stretch matters: when a shared CPU bottleneck slows every flow, each link still gets
-    its full rate for a moment once the others finish, so short windows would miss it.
+  - Busy link short: a switch egress direction the ideal fabric fills (for IDEAL_BUSY_MIN_S or
+    more in one stretch) carried, while active, less than LINK_SHORTFALL (90%) of the
+    utilisation the ideal fabric gives it while active (1.0 for a link that is full whenever
+    it carries anything). "While active" = the sampling intervals inside a stretch of activity
+    (above ACTIVE_UTIL of the rate), without its first and last interval, which the stretch only
+    partly covers. Averaging over the whole activity matters: when a shared CPU bottleneck
+    slows every flow, each link still gets its full rate for a moment once the others finish,
+    so its best short window looks healthy. Idle gaps (compute between iterations) do not count.
     90% leaves room for the 2-5% that TCP's sawtooth and the ACK class cost on a healthy link
-    (bulk flows here keep 99-100% of wire rate over their whole stretch).
+    (bulk flows here keep 99-100% of wire rate while active).
   - No fabric bottleneck to blame: no other link on any equal-cost path of the flows crossing the
     short link reached LINK_SHORTFALL either. Otherwise a real bottleneck (two ECMP flows hashed
     onto one uplink) explains the shortfall, and the emulation faithfully shows it.
@@ -42,8 +45,9 @@ least WINDOW_S, because one 0.25 s sample is dominated by timer jitter):
   CPU share saturates long before its packet rate does: 31 -> 60 -> 85 kpps); at 80 Mbit/s
   flows got 85% of ideal and links fell short. A busy machine (other users) with links at their
   rate is fine; a link below its rate without CPU saturation is TCP not filling it (a warning).
-  Links whose ideal stretch is shorter than BUSY_MIN_S cannot be judged in 1 s windows: a run
-  with none gets a warning that its links were not checked.
+  A direction is judged only when it was measured active for MEASURED_MIN_S (1 s of whole
+  sampling intervals): a faithful short burst cannot be judged, but an overloaded run stretches
+  its bursts and is. A run with no judged direction gets a warning that links were not checked.
 * **Unfaithful: kernel drops between interfaces** (tx_dropped on switch interfaces: a veth peer's
   backlog overflowed, softirq could not keep up) above DROP_FRACTION (0.1%) of the packets sent;
   fewer -> a warning. Drops in the emulated switch queues are not counted: they are the fabric's
@@ -54,6 +58,7 @@ least WINDOW_S, because one 0.25 s sample is dominated by timer jitter):
 from __future__ import annotations
 
 import csv
+import math
 import os
 import threading
 import time
@@ -68,7 +73,9 @@ WINDOW_S = 1.0
 CPU_SATURATED = 0.90
 OVS_CORE_LIMIT = 0.90
 LINK_SHORTFALL = 0.90
-BUSY_MIN_S = 1.5
+IDEAL_BUSY_MIN_S = 0.25  # links the ideal fabric keeps full at least this long are checked
+MEASURED_MIN_S = 1.0     # ... once they were measured active (whole intervals) this long
+ACTIVE_UTIL = 0.05      # a sampling interval above this fraction of the rate is "active"
 DROP_FRACTION = 1e-3
 # Switch egress (wire Mbit/s, all switches summed) that this machine kind kept faithful, per OVS
 # datapath (bench.throughput, README "Measured on this machine"): faithful at 490 (2x2 leaf/spine,
@@ -76,7 +83,8 @@ DROP_FRACTION = 1e-3
 FORWARDING_BUDGET_MBPS = {"user": 500.0}
 WIRE_FRAME_BYTES = 1514          # to turn link bytes into an estimate of packets sent
 GROUPS = ("ovs_vswitchd", "controller", "agents")
-COLUMNS = ("time", "machine_busy_s", "machine_total_s", "softirq_s") + tuple(f"{g}_s" for g in GROUPS)
+COLUMNS = ("time", "machine_busy_s", "machine_total_s", "softirq_s") + tuple(
+    f"{g}_s" for g in GROUPS)
 OVS_PIDFILE = Path("/var/run/openvswitch/ovs-vswitchd.pid")
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -289,38 +297,61 @@ def cpu_stats(samples: Sequence[CpuSample]) -> CpuStats | None:
 
 @dataclass(frozen=True)
 class LinkCheck:
-    """A direction the ideal fabric keeps busy, and the best it achieved (fraction of rate)."""
+    """A direction the ideal fabric keeps busy: its utilisation while active, ideal and measured
+    (fractions of the configured rate), and how long it was measured active."""
     src: str
     dst: str
     rate_mbps: float
-    ideal_busy_s: float
-    best_util: float
+    ideal_util: float
+    measured_util: float
+    active_s: float
 
 
-def best_utilisation(samples: Iterable[LinkSample],
-                     window_s: Mapping[tuple[str, str], float] | None = None
-                     ) -> dict[tuple[str, str], tuple[float, float]]:
-    """Per direction (src, dst): (rate_mbps, best utilisation over windows of at least
-    window_s[direction] seconds, WINDOW_S for directions not named)."""
-    by_dir: dict[tuple[str, str], list[LinkSample]] = {}
-    for s in samples:
-        by_dir.setdefault((s.src, s.dst), []).append(s)
-    out = {}
-    for key, rows in by_dir.items():
-        rows.sort(key=lambda r: r.time)
-        best = 0.0
-        for i, j in windows([r.time for r in rows], (window_s or {}).get(key, WINDOW_S)):
-            dt = rows[j].time - rows[i].time
-            best = max(best, max(0, rows[j].tx_bytes - rows[i].tx_bytes) * 8
-                       / (rows[0].rate_mbps * 1e6 * dt))
-        out[key] = (rows[0].rate_mbps, best)
+def _intervals(rows: Sequence[LinkSample]) -> list[tuple[float, float]]:
+    """(length s, utilisation) of each sampling interval of one direction."""
+    out = []
+    for a, b in zip(rows, rows[1:]):
+        dt = b.time - a.time
+        if dt > 0:
+            out.append((dt, max(0, b.tx_bytes - a.tx_bytes) * 8 / (a.rate_mbps * 1e6 * dt)))
     return out
 
 
-def check_window_s(ideal_busy_s: float) -> float:
-    """The window a busy direction is judged over: its ideal busy stretch, less two sampling
-    intervals (the measured stretch need not align with the sampling grid), at least WINDOW_S."""
-    return max(WINDOW_S, ideal_busy_s - 2 * SAMPLE_INTERVAL_S)
+def _by_direction(samples: Iterable[LinkSample]) -> dict[tuple[str, str], list[LinkSample]]:
+    by_dir: dict[tuple[str, str], list[LinkSample]] = {}
+    for s in samples:
+        by_dir.setdefault((s.src, s.dst), []).append(s)
+    for rows in by_dir.values():
+        rows.sort(key=lambda r: r.time)
+    return by_dir
+
+
+def active_utilisation(samples: Iterable[LinkSample]
+                       ) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """Per direction: (rate_mbps, utilisation over the interior of its active stretches, seconds
+    of interior). Interior intervals are active and have active neighbours on both sides."""
+    out = {}
+    for key, rows in _by_direction(samples).items():
+        iv = _intervals(rows)
+        act = [u >= ACTIVE_UTIL for _, u in iv]
+        inner = [iv[i] for i in range(1, len(iv) - 1) if act[i - 1] and act[i] and act[i + 1]]
+        secs = sum(dt for dt, _ in inner)
+        util = sum(dt * u for dt, u in inner) / secs if secs > 0 else math.nan
+        out[key] = (rows[0].rate_mbps, util, secs)
+    return out
+
+
+def best_utilisation(samples: Iterable[LinkSample]) -> dict[tuple[str, str], float]:
+    """Per direction: the best utilisation over any window of at least WINDOW_S."""
+    out = {}
+    for key, rows in _by_direction(samples).items():
+        best = 0.0
+        for i, j in windows([r.time for r in rows]):
+            dt = rows[j].time - rows[i].time
+            best = max(best, max(0, rows[j].tx_bytes - rows[i].tx_bytes) * 8
+                       / (rows[0].rate_mbps * 1e6 * dt))
+        out[key] = best
+    return out
 
 
 def kernel_drops(samples: Iterable[LinkSample]) -> tuple[int, float]:
@@ -350,7 +381,8 @@ class Fidelity:
     ideal_peak_forwarding_mbps: float | None = None   # fabric.ideal: switch egress at its peak
     thresholds: dict[str, float] = field(default_factory=lambda: {
         "window_s": WINDOW_S, "cpu_saturated": CPU_SATURATED, "ovs_core_limit": OVS_CORE_LIMIT,
-        "link_shortfall": LINK_SHORTFALL, "busy_min_s": BUSY_MIN_S, "drop_fraction": DROP_FRACTION})
+        "link_shortfall": LINK_SHORTFALL, "ideal_busy_min_s": IDEAL_BUSY_MIN_S,
+        "measured_min_s": MEASURED_MIN_S, "drop_fraction": DROP_FRACTION})
 
 
 def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
@@ -359,28 +391,30 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
            ) -> Fidelity:
     """The verdict (rules in the module docstring).
 
-    busy: directions to check -> their longest ideal busy stretch in s (IdealResult.busy_links,
-    already limited to directions whose ideal load does not depend on an unknown hash).
-    neighbours: per direction, the other directions on the equal-cost paths of the flows that
-    cross it: any of them at its rate explains a shortfall (a real fabric bottleneck).
+    busy: directions to check -> the ideal utilisation while active (IdealResult.
+    active_utilisation of its busy_links, limited to directions whose ideal load does not depend
+    on an unknown hash). neighbours: per direction, the other directions on the equal-cost paths
+    of the flows that cross it: any of them at its rate explains a shortfall.
     """
     stats = cpu_stats(cpu)
     reasons: list[str] = []
     warnings: list[str] = []
     if stats is None:
         reasons.append("not measured: no CPU samples (the run failed before its workload)")
-    best = best_utilisation(links, {l: check_window_s(b) for l, b in busy.items()})
-    checks = [LinkCheck(src, dst, best[(src, dst)][0], busy_s, best[(src, dst)][1])
-              for (src, dst), busy_s in sorted(busy.items())
-              if busy_s >= BUSY_MIN_S and (src, dst) in best]
+    measured = active_utilisation(links)
+    checks = [LinkCheck(src, dst, measured[(src, dst)][0], ideal, measured[(src, dst)][1],
+                        measured[(src, dst)][2])
+              for (src, dst), ideal in sorted(busy.items())
+              if (src, dst) in measured and measured[(src, dst)][2] >= MEASURED_MIN_S]
     if not checks:
-        warnings.append(f"no link was busy for {BUSY_MIN_S:g} s in the ideal fabric: link rates "
-                        "not checked")
+        warnings.append(f"no busy link was active for {MEASURED_MIN_S:g} s: link rates not "
+                        "checked")
+    best = best_utilisation(links)
 
     def explained(c: LinkCheck) -> bool:
-        return any(best.get(n, (0, 0.0))[1] >= LINK_SHORTFALL
+        return any(best.get(n, 0.0) >= LINK_SHORTFALL
                    for n in (neighbours or {}).get((c.src, c.dst), ()) if n != (c.src, c.dst))
-    short = [c for c in checks if c.best_util < LINK_SHORTFALL]
+    short = [c for c in checks if c.measured_util < LINK_SHORTFALL * c.ideal_util]
     unexplained = [c for c in short if not explained(c)]
     saturated = stats is not None and (stats.machine_busy_peak >= CPU_SATURATED
                                        or stats.ovs_vswitchd_cores_peak >= OVS_CORE_LIMIT)
@@ -388,18 +422,19 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
         assert stats is not None
         why = (f"machine {stats.machine_busy_peak:.0%} busy" if stats.machine_busy_peak
                >= CPU_SATURATED else f"ovs-vswitchd at {stats.ovs_vswitchd_cores_peak:.2f} cores")
-        reasons.append(f"CPU saturated ({why} over {WINDOW_S:g} s) while busy links stayed "
-                       f"below {LINK_SHORTFALL:.0%} of their rate with no fabric bottleneck to "
-                       f"blame: {_links(unexplained)}")
+        reasons.append(f"CPU saturated ({why} over {WINDOW_S:g} s) while busy links carried "
+                       f"less than {LINK_SHORTFALL:.0%} of their ideal load with no fabric "
+                       f"bottleneck to blame: {_links(unexplained)}")
     elif unexplained:
-        warnings.append(f"busy links below {LINK_SHORTFALL:.0%} of their rate without CPU "
+        warnings.append(f"busy links below {LINK_SHORTFALL:.0%} of their ideal load without CPU "
                         f"saturation (TCP did not fill them): {_links(unexplained)}")
     if len(short) > len(unexplained):
-        warnings.append("busy links below their rate behind a fabric bottleneck (e.g. an ECMP "
-                        f"collision): {_links([c for c in short if explained(c)])}")
+        warnings.append("busy links below their ideal load behind a fabric bottleneck (e.g. an "
+                        f"ECMP collision): {_links([c for c in short if explained(c)])}")
     if stats is not None and stats.ovs_vswitchd_cores_peak >= OVS_CORE_LIMIT and not reasons:
         warnings.append(f"ovs-vswitchd used {stats.ovs_vswitchd_cores_peak:.2f} cores: the "
-                        "userspace datapath had no spare capacity (links kept their rate)")
+                        "userspace datapath had no spare capacity (no link fell short for "
+                        "lack of it)")
     dropped, sent = kernel_drops(links)
     if dropped and dropped > DROP_FRACTION * max(sent, 1):
         reasons.append(f"{dropped} packets dropped between interfaces by the kernel "
@@ -410,8 +445,9 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
 
 
 def _links(checks: Sequence[LinkCheck]) -> str:
-    return ", ".join(f"{c.src}->{c.dst} {c.best_util:.0%}" for c in checks[:4]) + (
-        f" (+{len(checks) - 4} more)" if len(checks) > 4 else "")
+    more = f" (+{len(checks) - 4} more)" if len(checks) > 4 else ""
+    return ", ".join(f"{c.src}->{c.dst} {c.measured_util:.0%} (ideal {c.ideal_util:.0%})"
+                     for c in checks[:4]) + more
 
 
 def format_fidelity(f: Fidelity) -> list[str]:
@@ -424,7 +460,9 @@ def format_fidelity(f: Fidelity) -> list[str]:
                  f"{c.ovs_vswitchd_cores_peak:.2f} cores; agents {c.agents_cores_mean:.2f}; "
                  f"controller {c.controller_cores_mean:.2f}")
         if f.busy_links:
-            head += f"; busy links best {min(x.best_util for x in f.busy_links):.0%} of rate"
+            worst = min(f.busy_links, key=lambda x: x.measured_util / x.ideal_util)
+            head += (f"; busy links at >= {worst.measured_util / worst.ideal_util:.0%} of their "
+                     "ideal load")
         head += ")"
     return [head] + [f"  UNFAITHFUL: {r}" for r in f.reasons] + [f"  note: {w}" for w in f.warnings]
 
@@ -440,7 +478,8 @@ def per_packet_policy(policy: str) -> bool:
 def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
                busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
                datapath: str = "") -> Fidelity:
-    """assess() over a run directory's cpu.csv and links.csv (missing files: no samples).
+    """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);
+    busy as for assess().
 
     Checked directions: switch->host always; fabric directions only under per-packet spraying
     (the ideal 'spread' view is exact there; under ECMP their load depends on the hash)."""

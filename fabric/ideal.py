@@ -240,6 +240,15 @@ class IdealResult:
     # peak over time of the wire bits/s leaving switch ports: the forwarding work the plan asks
     # of the switch datapath (fabric.fidelity compares it with what this machine kept up with)
     peak_forwarding_bps: float = 0.0
+    # per link: (seconds it carried anything, bits it carried) -> its utilisation while active
+    active: dict[Link, tuple[float, float]] = field(default_factory=dict)
+    capacity_bps: dict[Link, float] = field(default_factory=dict)
+
+    def active_utilisation(self, link: Link) -> float:
+        """Bits carried / (seconds active x capacity): 1.0 for a link that is full whenever it
+        carries anything (the figure fabric.fidelity compares with the measured one)."""
+        secs, bits = self.active.get(link, (0.0, 0.0))
+        return bits / (secs * self.capacity_bps[link]) if secs > 0 else math.nan
 
     @property
     def makespan_s(self) -> float:
@@ -347,6 +356,7 @@ def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
     load: dict[Link, float] = {}
     switch_nodes = set(model.switches(graph))
     peak_fwd = 0.0
+    active_bits: dict[Link, tuple[float, float]] = {}
     saturated: dict[Link, list[tuple[float, float]]] = {}
     now = 0.0
     while heap or active:
@@ -359,6 +369,10 @@ def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
         dt = t_next - now
         if dt > 0 and active:
             peak_fwd = max(peak_fwd, sum(x for l, x in load.items() if l[0] in switch_nodes))
+            for l, x in load.items():
+                if x > 0:
+                    secs, bits = active_bits.get(l, (0.0, 0.0))
+                    active_bits[l] = (secs + dt, bits + x * dt)
             for l, x in load.items():
                 if x >= capacity[l] * (1 - 1e-6):
                     saturated.setdefault(l, []).append((now, t_next))
@@ -389,7 +403,7 @@ def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
         alone = _alone_fct(t, demand[t.id], lat[t.id], work[t.id], capacity)
         flows[t.id] = IdealFlow(t.id, ready[t.id], end[t.id], end[t.id] - ready[t.id], alone)
     return IdealResult(view, wire, flows, collective_jcts(plan, flows), _merge(saturated),
-                       peak_fwd)
+                       peak_fwd, active_bits, capacity)
 
 
 def _alone_fct(t: Transfer, demand: Mapping[Link, float], lat: tuple[float, float], work: float,
@@ -398,7 +412,10 @@ def _alone_fct(t: Transfer, demand: Mapping[Link, float], lat: tuple[float, floa
     return lat[0] + work / rate + lat[1]
 
 
-def _merge(saturated: dict[Link, list[tuple[float, float]]]) -> dict[Link, list[tuple[float, float]]]:
+Spans = dict[Link, list[tuple[float, float]]]
+
+
+def _merge(saturated: Spans) -> Spans:
     out = {}
     for l, spans in saturated.items():
         merged: list[tuple[float, float]] = []

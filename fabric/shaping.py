@@ -1,7 +1,7 @@
 """tc commands that give an interface its line rate and queue (pure: returns `tc -batch` lines).
 
-Each shaped interface gets an HTB root whose only class carries the link rate, with a FIFO of
-`queue_packets` under it: a tail-drop egress queue of a switch port (or a host NIC) at line rate.
+Each shaped interface gets an HTB root class carrying the link rate, with tail-drop FIFOs of
+`queue_packets` under its child classes: the egress queue of a switch port (or a host NIC).
 HTB and pfifo exist in every kernel the project targets; netem does not (see PLATFORM.md).
 """
 from __future__ import annotations
@@ -62,15 +62,21 @@ def _class_lines(intf: str, rate_mbps: float, queue_packets: int, classes: Queue
     return lines
 
 
+# TCP control packets served ahead of data (flags byte exactly this; IP length < 128):
+# pure ACK, SYN, SYN-ACK. None carries data, so none can overtake data of its own connection.
+CONTROL_TCP_FLAGS = (0x10, 0x02, 0x12)
+
+
 def shape_lines(intf: str, rate_mbps: float, queue_packets: int,
                 classes: QueueClasses | None = None) -> list[str]:
     """`tc -batch` lines shaping `intf` to `rate_mbps`, with a `queue_packets`-deep FIFO.
 
-    Two HTB classes share the line rate: 1:10 (priority 0) for pure TCP ACKs and 1:11 for
-    everything else. Without it, every ACK waits behind a
-    full data queue (tens of ms at emulated rates), which inflates RTTs far beyond what a scaled
-    real fabric shows; RoCE fabrics likewise give ACK/CNP traffic its own high-priority class.
-    With `classes`, data is split further into bulk 1:11 and latency 1:12 (QueueClasses).
+    HTB classes share the line rate: 1:10 (priority 0) for TCP control packets (pure ACKs,
+    SYN, SYN-ACK; CONTROL_TCP_FLAGS) and 1:11 for everything else. Without it every ACK and
+    handshake waits behind a full data queue (tens of ms at emulated rates, and a dropped SYN
+    costs a 1 s retry), which inflates RTTs far beyond what a scaled real fabric shows; RoCE
+    fabrics likewise give ACK/CNP traffic its own high-priority class. With `classes`, data is
+    split further into bulk 1:11 and latency 1:12 (QueueClasses).
     """
     rate = f"{rate_mbps:g}mbit"
     small = f"{rate_mbps / 20:g}mbit"
@@ -78,23 +84,21 @@ def shape_lines(intf: str, rate_mbps: float, queue_packets: int,
     # burst: at least one MTU, and ~1 ms of line rate so high rates are not starved by timer ticks
     burst = max(1600, int(rate_mbps * 1e6 / 8 / 1000))
     cls = f"burst {burst} cburst {burst} quantum 1514"
-    head = [
+    lines = [
         f"qdisc replace dev {intf} root handle 1: htb default 11",
         f"class add dev {intf} parent 1: classid 1:1 htb rate {rate} ceil {rate} {cls}",
         f"class add dev {intf} parent 1:1 classid 1:10 htb rate {small} ceil {rate} prio 0 {cls}",
         f"qdisc add dev {intf} parent 1:10 handle 10: pfifo limit {queue_packets}",
-        # pure TCP ACKs: IP length < 128, protocol TCP, TCP flags exactly ACK (no PSH: a tiny
-        # data segment must not overtake the data queued before it); assumes no IP options
-        f"filter add dev {intf} parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 "
-        f"match u8 0x06 0xff at 9 match u8 0x10 0xff at 33 flowid 1:10",
     ]
+    # IP length < 128, protocol TCP, TCP flags byte exactly `flags` (assumes no IP options)
+    lines += [f"filter add dev {intf} parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 "
+              f"at 2 match u8 0x06 0xff at 9 match u8 {flags:#04x} 0xff at 33 flowid 1:10"
+              for flags in CONTROL_TCP_FLAGS]
     if classes is not None:
-        return head + _class_lines(intf, rate_mbps, queue_packets, classes, burst)
-    return head[:3] + [
+        return lines + _class_lines(intf, rate_mbps, queue_packets, classes, burst)
+    return lines + [
         f"class add dev {intf} parent 1:1 classid 1:11 htb rate {bulk} ceil {rate} prio 1 {cls}",
-        head[3],
         f"qdisc add dev {intf} parent 1:11 handle 11: pfifo limit {queue_packets}",
-        head[4],
     ]
 
 

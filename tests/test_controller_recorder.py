@@ -144,4 +144,4 @@ def test_packet_fields_of_non_ip_data_are_empty():
     assert app_mod.packet_fields(b"") == {}
     fields = app_mod.packet_fields(syn("10.0.0.2", "10.0.0.4", 1, 2))
     assert fields == {"ipv4_src": "10.0.0.2", "ipv4_dst": "10.0.0.4", "ip_proto": 6,
-                      "tcp_src": 1, "tcp_dst": 2}
+                      "tcp_src": 1, "tcp_dst": 2, "tcp_flags": tcp.TCP_SYN}

@@ -136,6 +136,17 @@ def test_busy_links_follow_saturation():
     busy = r.busy_links(min_s=0.5)
     assert set(busy) == {("h1", "sw1"), ("sw1", "h2")}
     assert busy[("h1", "sw1")] == pytest.approx(MB * 8 / C)
+    assert r.active_utilisation(("h1", "sw1")) == pytest.approx(1.0)
+
+
+def test_active_utilisation_of_a_link_shared_with_a_slower_bottleneck():
+    # h1->h3 and h2->h3 share sw1->h3 (each C/2); h1->h4 also leaves h1: h1's uplink carries
+    # C/2 + C/2 while both run, so it is full whenever active; sw1->h4 carries only C/2
+    r = ideal_plan(star(), plan(Transfer(0, "h1", "h3", MB), Transfer(1, "h2", "h3", MB),
+                                Transfer(2, "h1", "h4", MB)), wire=BARE)
+    assert r.active_utilisation(("h1", "sw1")) == pytest.approx(1.0)
+    assert r.active_utilisation(("sw1", "h4")) < 1.0
+    assert math.isnan(r.active_utilisation(("sw1", "h1")))
 
 
 def test_peak_forwarding_counts_switch_egress():

@@ -17,7 +17,7 @@ MBIT = 1e6 / 8   # bytes per Mbit
 
 def tcp(src: str, dst: str, sport: int, dport: int = 5201) -> dict:
     return {"eth_type": 0x0800, "ip_proto": 6, "ipv4_src": src, "ipv4_dst": dst,
-            "tcp_src": sport, "tcp_dst": dport, "ip_dscp": 0}
+            "tcp_src": sport, "tcp_dst": dport, "ip_dscp": 0, "tcp_flags": 0x002}
 
 
 class Run:
@@ -118,6 +118,20 @@ def test_packet_in_pins_the_flow_to_one_hashed_path_and_only_once():
     assert run.policy.packet_in(1, 1, pkt, 0.1) == []          # a duplicate packet-in
     other = tcp(run.ip("h1"), run.ip("h3"), 40001)
     assert len(run.fab.walks("h1", other)) == 2                 # other flows still hash
+
+
+def test_a_fin_is_copied_to_the_controller_and_ends_the_flow():
+    run = Run()
+    pkt = run.start("h1", "h3", 40000)
+    path = run.path("h1", pkt)
+    fin = {**pkt, "tcp_flags": 0x011}                  # FIN+ACK
+    fwd = run.fab.tables["l1"].process({**fin, "in_port": 1})
+    assert fwd.to_controller and run.path("h1", fin) == path   # copied, same path
+    data = {**pkt, "tcp_flags": 0x010}
+    assert not run.fab.tables["l1"].process({**data, "in_port": 1}).to_controller
+    assert run.policy.packet_in(1, 1, fin, 0.5) == []
+    assert run.policy.flows == {}
+    assert run.path("h1", pkt) == path                 # the entry stays until its timeout
 
 
 def test_packet_in_ignores_what_it_cannot_place():

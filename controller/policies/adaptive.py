@@ -44,6 +44,9 @@ from .base import Msg, Stats
 from .ecmp import IPV4, ROUTE_PRIORITY, EcmpPolicy
 
 TCP = 6
+TCP_FIN = 0x001
+FIN_TABLE = 0             # FIN copies, then on to
+ROUTE_TABLE = 1           # per-flow entries, new-flow catch rules, ecmp routes
 CATCH_PRIORITY = ROUTE_PRIORITY + 50
 FLOW_PRIORITY = ROUTE_PRIORITY + 100
 FLOW_COOKIE = 0xADA9
@@ -175,31 +178,43 @@ class AdaptivePolicy(EcmpPolicy):
                 if i == 0 or len(self.next_hop_sets.get(sw, {}).get(ip, ())) > 1}
 
     # ------------------------------------------------------------------ switch state
+    def host_ports(self, switch: str) -> list[int]:
+        return [port(self.graph, switch, h) for h in self.graph.neighbors(switch)
+                if self.graph.nodes[h]["role"] == "host"]
+
     def catch_msgs(self, dp: Any, switch: str) -> list[Msg]:
-        """At an edge switch: new TCP connections towards multi-path destinations are copied
-        to the controller (and still forwarded by ecmp)."""
+        """At an edge switch. Table 0: a copy of every TCP FIN from a host to the controller
+        (the flow has sent its last byte), everything on to table 1. Table 1: new TCP
+        connections towards multi-path destinations are copied to the controller (and still
+        forwarded by ecmp)."""
         groups = self.groups(switch)
-        host_ports = [port(self.graph, switch, h) for h in self.graph.neighbors(switch)
-                      if self.graph.nodes[h]["role"] == "host"]
-        msgs = []
-        for hp in host_ports:
+        msgs = [ofmsgs.flow_add(dp, 0, {}, [], table_id=FIN_TABLE, cookie=CATCH_COOKIE,
+                                goto_table=ROUTE_TABLE)]
+        for hp in self.host_ports(switch):
+            msgs.append(ofmsgs.flow_add(
+                dp, CATCH_PRIORITY, {"in_port": hp, "eth_type": IPV4, "ip_proto": TCP,
+                                     "tcp_flags": (TCP_FIN, TCP_FIN)},
+                [ofmsgs.to_controller(dp)], table_id=FIN_TABLE, cookie=CATCH_COOKIE,
+                goto_table=ROUTE_TABLE))
             for ip, ports in self.routes[switch]:
                 if len(ports) > 1:
                     msgs.append(ofmsgs.flow_add(
                         dp, CATCH_PRIORITY,
                         {"in_port": hp, "eth_type": IPV4, "ip_proto": TCP, "ipv4_dst": ip},
                         [ofmsgs.to_controller(dp), self.next_hop_action(dp, ports, groups)],
-                        cookie=CATCH_COOKIE))
+                        table_id=ROUTE_TABLE, cookie=CATCH_COOKIE))
         return msgs
 
     def flow_entry(self, dp: Any, f: TrackedFlow, out_port: int) -> Msg:
         return ofmsgs.flow_add(dp, FLOW_PRIORITY, flow_match(f.key), [ofmsgs.output(dp, out_port)],
-                               cookie=FLOW_COOKIE,
+                               table_id=ROUTE_TABLE, cookie=FLOW_COOKIE,
                                idle_timeout=self.params["flow_idle_timeout_s"])
 
     def switch_state(self, dp: Any, switch: str, now: float) -> list[Msg]:
-        """ecmp state, the catch rules, and the entry of every known flow through this switch."""
-        msgs = [*super().switch_state(dp, switch, now), *self.catch_msgs(dp, switch)]
+        """ecmp's table-miss and routes in table 1, the catch rules, and the entry of every
+        known flow through this switch."""
+        msgs = [ofmsgs.table_miss_drop(dp, ROUTE_TABLE), *self.route_msgs(dp, switch, ROUTE_TABLE),
+                *self.catch_msgs(dp, switch)]
         for f in self.flows.values():
             out = self.hops(f).get(switch)
             if out is not None:
@@ -209,7 +224,9 @@ class AdaptivePolicy(EcmpPolicy):
     # ------------------------------------------------------------------ new flows
     def packet_in(self, dpid: int, in_port: int, fields: dict[str, Any],
                   now: float) -> list[tuple[int, Msg]]:
-        """First packet of a TCP flow at its ingress: install its entries on a hashed path."""
+        """First packet of a TCP flow at its ingress: install its entries on a hashed path.
+        A FIN: the flow has sent everything, it no longer counts (its entry stays until its
+        idle timeout, so retransmissions keep the path)."""
         switch = self.switch_name(dpid)
         if switch is None or fields.get("ip_proto") != TCP:
             return []
@@ -217,6 +234,9 @@ class AdaptivePolicy(EcmpPolicy):
             key: FlowKey = (fields["ipv4_src"], fields["ipv4_dst"], int(fields["tcp_src"]),
                             int(fields["tcp_dst"]))
         except (KeyError, TypeError, ValueError):
+            return []
+        if int(fields.get("tcp_flags", 0)) & TCP_FIN:
+            self.flows.pop(key, None)
             return []
         src, dst = self.by_ip.get(key[0]), self.by_ip.get(key[1])
         if key in self.flows or src is None or dst is None:
@@ -363,7 +383,7 @@ class AdaptivePolicy(EcmpPolicy):
             if sw in old_hops:   # keep the entry (and at the ingress its counters)
                 out.append((dpid, ofmsgs.flow_modify_strict(
                     dp, FLOW_PRIORITY, flow_match(f.key), [ofmsgs.output(dp, p)],
-                    cookie=FLOW_COOKIE)))
+                    table_id=ROUTE_TABLE, cookie=FLOW_COOKIE)))
             else:
                 out.append((dpid, self.flow_entry(dp, f, p)))
         for sw in set(old_hops) - set(new_hops):
@@ -371,7 +391,7 @@ class AdaptivePolicy(EcmpPolicy):
             dp = self.datapaths.get(dpid)
             if dp is not None:
                 out.append((dpid, ofmsgs.flow_delete_strict(dp, FLOW_PRIORITY,
-                                                            flow_match(f.key))))
+                                                            flow_match(f.key), ROUTE_TABLE)))
         self.report(Move(f.ingress, f.src, f.dst, f.name(), round(f.rate_mbps, 3),
                          round(demand, 3), ">".join(f.path), ">".join(new)))
         f.path = new
