@@ -60,13 +60,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .linkstats import LinkSample
+from .sampling import CsvSampler
 
 SAMPLE_INTERVAL_S = 0.25
 WINDOW_S = 1.0
@@ -134,7 +134,7 @@ def ovs_vswitchd_pids(proc: Path = Path("/proc"), pidfile: Path = OVS_PIDFILE) -
 PidGroups = Callable[[], Mapping[str, Iterable[int]]]
 
 
-class CpuSampler:
+class CpuSampler(CsvSampler):
     """A thread appending cumulative CPU seconds (machine and process groups) to cpu.csv.
 
     `groups()` names the pids of each group in GROUPS; it is called at every sample, so agents
@@ -142,18 +142,15 @@ class CpuSampler:
     monotonic). Use as a context manager around the workload.
     """
 
+    thread_name = "cpustats"
+
     def __init__(self, path: Path, groups: PidGroups, interval_s: float = SAMPLE_INTERVAL_S,
                  proc: Path = Path("/proc")):
-        self.path = Path(path)
+        super().__init__(path, COLUMNS, interval_s)
         self.groups = groups
-        self.interval_s = interval_s
         self.proc = proc
         self._last: dict[int, float] = {}      # pid -> last CPU seconds read
         self._base: tuple[float, ...] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._file: Any = None
-        self._writer: Any = None
 
     def read(self) -> tuple[float, ...]:
         """Absolute readings in COLUMNS order (time first)."""
@@ -178,37 +175,6 @@ class CpuSampler:
         row = [f"{r[0]:.6f}"] + [f"{x - b:.3f}" for x, b in zip(r[1:], self._base[1:])]
         self._writer.writerow(row)
         self._file.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample()
-
-    def start(self) -> "CpuSampler":
-        self._file = open(self.path, "w", newline="")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(COLUMNS)
-        self.sample()
-        self._thread = threading.Thread(target=self._loop, name="cpustats", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop, take a last sample, close cpu.csv; safe to call twice."""
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
-        try:
-            self.sample()
-        finally:
-            self._file.close()
-
-    def __enter__(self) -> "CpuSampler":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # ------------------------------------------------------------------------------- pure analysis

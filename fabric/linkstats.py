@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from topologies import model
 from topologies.mininet_topo import intf_name
 
 from .metrics import percentile
+from .sampling import CsvSampler
 
 log = logging.getLogger("fabric.linkstats")
 COLUMNS = ("time", "link", "src", "dst", "tier", "rate_mbps", "tx_bytes", "tx_dropped", "intf")
@@ -84,23 +84,20 @@ def directions(graph: nx.Graph) -> list[Direction]:
     return out
 
 
-class LinkSampler:
+class LinkSampler(CsvSampler):
     """A thread that appends a sample of every direction's counters to links.csv every interval_s.
 
     Use as a context manager around the workload; rows are flushed per sample so a crashed run
     keeps what was sampled.
     """
 
+    thread_name = "linkstats"
+
     def __init__(self, graph: nx.Graph, path: Path, interval_s: float = 0.25,
                  sysfs: Path = SYSFS):
+        super().__init__(path, COLUMNS, interval_s)
         self.dirs = directions(graph)
-        self.path = Path(path)
-        self.interval_s = interval_s
         self.sysfs = sysfs
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._file = None
-        self._writer = None
         self._missing: set[str] = set()
 
     def _read(self, intf: str, counter: str) -> int | None:
@@ -123,37 +120,6 @@ class LinkSampler:
             self._writer.writerow((f"{now:.6f}", d.link, d.src, d.dst, d.tier, f"{d.rate_mbps:g}",
                                    tx, dropped, d.intf))
         self._file.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample()
-
-    def start(self) -> None:
-        self._file = open(self.path, "w", newline="")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(COLUMNS)
-        self.sample()
-        self._thread = threading.Thread(target=self._loop, name="linkstats", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread, take a last sample, close the file; safe to call twice."""
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
-        try:
-            self.sample()
-        finally:
-            self._file.close()
-
-    def __enter__(self) -> "LinkSampler":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # ---------------------------------------------------------------- pure analysis

@@ -41,18 +41,23 @@ from .trafficspec import (AllGatherSpec, AllToAllSpec, BackgroundSpec, Collectiv
 # ---------------------------------------------------------------- fabrics
 
 
-@dataclass(frozen=True)
-class LeafSpineSpec:
+@dataclass(frozen=True, kw_only=True)
+class _FabricBase:
+    """Keys every fabric kind has: the hosts' line rate, queue depth and the controller policy."""
+    host_rate_mbps: float = 20.0
+    queue_packets: int = positive(2, 100000, default=100)
+    policy: str = "ecmp"
+    policy_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeafSpineSpec(_FabricBase):
     """Two-tier leaf/spine Clos (topologies.leafspine)."""
     kind: Literal["leafspine"]
     spines: int = positive(1, 64)
     leaves: int = positive(1, 64)
     hosts_per_leaf: int = positive(1, 64)
-    host_rate_mbps: float = 20.0
     fabric_rate_mbps: float = 20.0
-    queue_packets: int = positive(2, 100000, default=100)
-    policy: str = "ecmp"
-    policy_params: dict[str, Any] = field(default_factory=dict)
     name: str = "leafspine"
 
     def build(self) -> nx.Graph:
@@ -60,23 +65,19 @@ class LeafSpineSpec:
                                 self.fabric_rate_mbps, self.queue_packets, name=self.name)
 
 
-@dataclass(frozen=True)
-class SingleSwitchSpec:
+@dataclass(frozen=True, kw_only=True)
+class SingleSwitchSpec(_FabricBase):
     """One big non-blocking switch: the ideal reference (topologies.single)."""
     kind: Literal["single"]
     hosts: int = positive(2, 256)
-    host_rate_mbps: float = 20.0
-    queue_packets: int = positive(2, 100000, default=100)
-    policy: str = "ecmp"
-    policy_params: dict[str, Any] = field(default_factory=dict)
     name: str = "single"
 
     def build(self) -> nx.Graph:
         return build_single_switch(self.hosts, self.host_rate_mbps, self.queue_packets, name=self.name)
 
 
-@dataclass(frozen=True)
-class DDCSpec:
+@dataclass(frozen=True, kw_only=True)
+class DDCSpec(_FabricBase):
     """Distributed Disaggregated Chassis: NCPs, NCFs, per-packet spraying (topologies.ddc).
 
     Give either `fabric_rate_mbps` or `speedup` (default speed-up: topologies.ddc)."""
@@ -84,13 +85,10 @@ class DDCSpec:
     ncps: int = positive(1, 64)
     ncfs: int = positive(1, 16)
     hosts_per_ncp: int = positive(1, 64)
-    host_rate_mbps: float = 20.0
     fabric_rate_mbps: float | None = None
     speedup: float | None = None
     egress_queue_packets: int = positive(2, 100000, default=DEFAULT_EGRESS_QUEUE_PACKETS)
-    queue_packets: int = positive(2, 100000, default=100)
     policy: str = "ddc"
-    policy_params: dict[str, Any] = field(default_factory=dict)
     name: str = "ddc"
 
     def check(self, key: str) -> None:

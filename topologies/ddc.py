@@ -56,15 +56,6 @@ def build_ddc(ncps: int, ncfs: int, hosts_per_ncp: int, host_rate_mbps: float,
         fabric_rate_mbps=fabric_rate_mbps,
         speedup=fabric_rate_mbps * ncfs / (host_rate_mbps * hosts_per_ncp),  # effective
         egress_queue_packets=egress_queue_packets, queue_packets=queue_packets))
-    ncp_names = [b.switch(f"ncp{i + 1}", "ncp") for i in range(ncps)]
-    ncf_names = [b.switch(f"ncf{i + 1}", "ncf") for i in range(ncfs)]
-    host_no = 0
-    for ncp in ncp_names:
-        for _ in range(hosts_per_ncp):
-            host_no += 1
-            b.link(b.host(f"h{host_no}"), ncp, host_rate_mbps, queue_packets, "host",
-                   queues={ncp: egress_queue_packets})
-    for ncp in ncp_names:
-        for ncf in ncf_names:
-            b.link(ncp, ncf, fabric_rate_mbps, queue_packets, "fabric")
+    b.two_tier(("ncp", "ncp", ncps), ("ncf", "ncf", ncfs), hosts_per_ncp, host_rate_mbps,
+               fabric_rate_mbps, queue_packets, edge_queue_packets=egress_queue_packets)
     return b.graph

@@ -30,14 +30,6 @@ def build_leaf_spine(spines: int, leaves: int, hosts_per_leaf: int, host_rate_mb
     b = ModelBuilder(name, "leafspine", dict(
         spines=spines, leaves=leaves, hosts_per_leaf=hosts_per_leaf, host_rate_mbps=host_rate_mbps,
         fabric_rate_mbps=fabric_rate_mbps, queue_packets=queue_packets))
-    leaf_names = [b.switch(f"l{i + 1}", "leaf") for i in range(leaves)]
-    spine_names = [b.switch(f"s{i + 1}", "spine") for i in range(spines)]
-    host_no = 0
-    for leaf in leaf_names:
-        for _ in range(hosts_per_leaf):
-            host_no += 1
-            b.link(b.host(f"h{host_no}"), leaf, host_rate_mbps, queue_packets, "host")
-    for leaf in leaf_names:
-        for spine in spine_names:
-            b.link(leaf, spine, fabric_rate_mbps, queue_packets, "fabric")
+    b.two_tier(("l", "leaf", leaves), ("s", "spine", spines), hosts_per_leaf, host_rate_mbps,
+               fabric_rate_mbps, queue_packets)
     return b.graph

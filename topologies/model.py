@@ -91,6 +91,23 @@ class ModelBuilder:
         self.graph.add_edge(a, b, ports=ports, rate_mbps=float(rate_mbps),
                             queue_packets=int(queue_packets), tier=tier, **extra)
 
+    def two_tier(self, edge: tuple[str, str, int], core: tuple[str, str, int],
+                 hosts_per_edge: int, host_rate_mbps: float, fabric_rate_mbps: float,
+                 queue_packets: int, edge_queue_packets: int | None = None) -> None:
+        """Edge switches `(prefix, role, count)` carrying hosts h1.. (numbered edge by edge, on
+        the edge's first ports), each linked to every core switch `(prefix, role, count)`.
+        `edge_queue_packets` sets the edge switch's queue towards its hosts (deep buffers)."""
+        edges = [self.switch(f"{edge[0]}{i + 1}", edge[1]) for i in range(edge[2])]
+        cores = [self.switch(f"{core[0]}{i + 1}", core[1]) for i in range(core[2])]
+        for sw in edges:
+            for _ in range(hosts_per_edge):
+                host = self.host(f"h{self._hosts + 1}")
+                queues = {sw: edge_queue_packets} if edge_queue_packets is not None else None
+                self.link(host, sw, host_rate_mbps, queue_packets, "host", queues=queues)
+        for sw in edges:
+            for c in cores:
+                self.link(sw, c, fabric_rate_mbps, queue_packets, "fabric")
+
 
 # ---------------------------------------------------------------- queries
 
