@@ -120,6 +120,10 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
 def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
              datapath: str, summary: RunSummary) -> None:
     phases = summary.phases_s
+    stale = [item for item in cleanup.leftovers() if not item.startswith("process ")]
+    if stale:  # we hold the run lock, so these belong to no live run of ours
+        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
+                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
     t = time.monotonic()
     ctl = ControllerProcess(run_dir / "fabric.json", fab.policy, fab.policy_params,
                             run_dir / "controller.log", run_dir=run_dir)

@@ -130,3 +130,17 @@ def test_clean_removes_what_a_killed_run_left(tmp_path):
     res = subprocess.run(FABRIC + ["clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "removed" in res.stdout
     assert_clean()
+
+
+def test_run_refuses_to_build_over_leftovers(tmp_path):
+    """A stale bridge named like ours would clash with the new network: fail clearly instead."""
+    with exclusive_run():
+        subprocess.run(["ovs-vsctl", "add-br", "s99", "--", "set", "bridge", "s99",
+                        "datapath_type=netdev"], check=True)
+    try:
+        summary = run_experiment(small_spec(), None, tmp_path)
+        assert summary.status == "failed" and "fabric clean" in summary.error
+        assert "s99" in summary.error
+    finally:
+        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s99"], check=True)
+    assert_clean()
