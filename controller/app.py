@@ -196,6 +196,7 @@ class FabricController(app_manager.OSKenApp):
                 return
             del self.current[dp.id]
             self.pending.pop(dp.id, None)
+            self._flow_parts.pop(dp.id, None)   # a multipart reply cut off by the close
             self._uninstall(name)
             self.policy.switch_down(dp.id, time.monotonic())
         LOG.warning("%s (dpid %016x) disconnected", name, dp.id)
@@ -235,10 +236,7 @@ class FabricController(app_manager.OSKenApp):
             out = self.policy.port_status(dp.id, desc.port_no, live, time.monotonic())
             for sw in sorted(self.nft.applied):
                 self._sync_nft(sw, fatal=False)
-            targets = [(self.current.get(dpid), m) for dpid, m in out]
-        for target, m in targets:
-            if target is not None:
-                target.send_msg(m)
+        self._send(out, "port-status")
         if out:
             LOG.info("%s port %d %s: re-routed, %d OpenFlow messages sent", name, desc.port_no,
                      "up" if live else "down", len(out))
@@ -309,7 +307,8 @@ class FabricController(app_manager.OSKenApp):
                             what, dpid, type(msg).__name__)
                 continue
             dp.send_msg(msg)
-        rows = self.policy.take_reports()
+        with self.lock:   # the policy is only ever touched under the lock (tick vs events)
+            rows = self.policy.take_reports()
         for row in rows:
             LOG.info("%s %s: %s", self.policy.name, type(row).__name__, row)
         if rows and self.recorder is not None and self.policy.REPORT_FILE:
@@ -329,10 +328,7 @@ class FabricController(app_manager.OSKenApp):
     def _request_records(self) -> None:
         """One port-stats request per installed switch, remembered as the recorder's."""
         assert self.recorder is not None
-        with self.lock:
-            live = [dp for dpid, dp in self.current.items()
-                    if self.policy.switch_name(dpid) in self.installed]
-        for dp in live:
+        for dp in self._installed_datapaths():
             req = ofmsgs.port_stats_request(dp)
             dp.set_xid(req)
             self.recorder.pending.add((dp.id, req.xid))
@@ -349,11 +345,14 @@ class FabricController(app_manager.OSKenApp):
             except Exception:  # noqa: BLE001
                 LOG.exception("policy tick failed")
 
-    def _tick(self) -> None:
+    def _installed_datapaths(self) -> list[Any]:
+        """Live datapaths of the switches whose full state is installed."""
         with self.lock:
-            live = [(dpid, dp) for dpid, dp in self.current.items()
+            return [dp for dpid, dp in self.current.items()
                     if self.policy.switch_name(dpid) in self.installed]
-        for _, dp in live:
+
+    def _tick(self) -> None:
+        for dp in self._installed_datapaths():
             dp.send_msg(ofmsgs.port_stats_request(dp))
             if self.policy.wants_flow_stats:
                 dp.send_msg(ofmsgs.flow_stats_request(dp))

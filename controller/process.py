@@ -63,7 +63,6 @@ class ControllerProcess:
         self._installed: set[str] = set()
         self._error: str | None = None
         self._exited = False
-        self._stopping = False
         self._other_lines: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self.switch_count = self._count_switches()
 
@@ -99,8 +98,6 @@ class ControllerProcess:
         proc = self._proc
         if proc is None:
             return None
-        with self._cond:
-            self._stopping = True
         if self._error is not None and proc.poll() is None:
             try:  # after ERROR the process is already on its way out
                 proc.wait(min(timeout_s, 2.0))

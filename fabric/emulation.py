@@ -66,8 +66,9 @@ class EmulatedNetwork:
                            waitConnected=False)
         self.net.build()
         self.net.start()
-        self._configure_hosts()
-        self._shape_switch_ports()
+        shaping = plan_shaping(self.graph, self.classes)  # tc lines per host, switches under ''
+        self._configure_hosts(shaping)
+        self._shape_switch_ports(shaping[""])
         log.info("network up: %d hosts, %d switches, datapath=%s", len(self.net.hosts),
                  len(self.net.switches), self.datapath)
 
@@ -102,10 +103,9 @@ class EmulatedNetwork:
         return {n: tcpstats.parse(self.host(n).cmd(tcpstats.READ_COMMAND)) for n in names}
 
     # ------------------------------------------------------------ configuration
-    def _configure_hosts(self) -> None:
+    def _configure_hosts(self, shaping: dict[str, list[str]]) -> None:
         cfg = self.workdir / "netcfg"
         cfg.mkdir(parents=True, exist_ok=True)
-        shaping = plan_shaping(self.graph, self.classes)
         host_names = model.hosts(self.graph)
         # Three programs per host (ethtool, ip -batch, tc -batch; IPv6 off by shell builtins),
         # sent to every host's shell before any answer is awaited: the shells work in parallel.
@@ -133,8 +133,7 @@ class EmulatedNetwork:
         if failed:
             raise RunError(f"configuring hosts failed: {'; '.join(failed)}")
 
-    def _shape_switch_ports(self) -> None:
-        lines = plan_shaping(self.graph, self.classes)[""]
+    def _shape_switch_ports(self, lines: list[str]) -> None:
         path = self.workdir / "netcfg" / "switches.tc"
         path.write_text("\n".join(lines) + "\n")
         res = subprocess.run(["tc", "-batch", str(path)], capture_output=True, text=True)

@@ -18,7 +18,7 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import networkx as nx
 
@@ -165,14 +165,29 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
         summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
     finally:
         t = time.monotonic()
-        if injector is not None:
-            summary.failures = injector.stop()
-        if agents is not None:
-            agents.stop()
-        net.stop()
-        ctl.stop()
-        cleanup.remove_nft_tables()  # the controller's fabric_* spraying tables
+
+        def stop_injector() -> None:
+            if injector is not None:
+                summary.failures = injector.stop()
+        _teardown(stop_injector, agents.stop if agents is not None else None, net.stop, ctl.stop,
+                  cleanup.remove_nft_tables)  # the last: the controller's fabric_* spraying tables
         phases["teardown_s"] = time.monotonic() - t
+
+
+def _teardown(*steps: Callable[[], Any] | None) -> None:
+    """Run every step, even when an earlier one raised or a second Ctrl-C interrupted it (else
+    bridges or the controller would stay behind); then re-raise the first such exception."""
+    first: BaseException | None = None
+    for step in steps:
+        if step is None:
+            continue
+        try:
+            step()
+        except BaseException as exc:  # noqa: BLE001 - finish the teardown, re-raise below
+            log.error("teardown step %s failed: %r", getattr(step, "__qualname__", step), exc)
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
@@ -186,9 +201,8 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
         for name in sorted({r.workload for r in records}):
             summary.fct_by_workload[name] = metrics.fct_distribution(
                 r for r in records if r.workload == name)
-        hosts = model.hosts(graph)
-        for coll in plan.collectives:
-            rate = min(model.host_rate_mbps(graph, h) for h in coll.hosts) if hosts else 0.0
+        for coll in plan.collectives:  # busbw efficiency against the slowest member's NIC
+            rate = min(model.host_rate_mbps(graph, h) for h in coll.hosts)
             summary.collectives.append(metrics.collective_result(coll, records, rate))
         summary.failures = failures.impact(summary.failures, summary.collectives, records)
         if spec is not None:  # per job, inference workload, background workload; the scale

@@ -18,9 +18,10 @@ shrink by the rate ratio); a larger dilation keeps messages big enough for TCP t
 and stretches every time by the same factor. The host rate is the fabric's (the smallest host
 link if they differ), so two fabrics with the same host rate replay the same plan.
 Workloads with ``units = "emulated"`` (the default) are taken as written. Results are always
-measured in emulated units; with a [scale] the summary also gives real-unit equivalents
-(emulated s / dilation, emulated bytes / f, rates * real/emulated rate) and names each workload's
-input units, so the two are never mixed silently. Sizes smaller than one emulated byte are
+measured in emulated units; with a [scale] the summary's ``scale`` block gives f, the dilation
+and each workload's input units, and the report adds real-time equivalents (emulated s /
+dilation) of job JCTs and inference latencies, so the two are never mixed silently
+(Scale.real_s / Scale.real_mbps convert others). Sizes smaller than one emulated byte are
 rounded up to 1 byte.
 """
 from __future__ import annotations
@@ -30,8 +31,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .errors import SpecError
-
-UNITS = ("emulated", "real")
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,8 @@ class Convert:
         return max(1, round(n * self.size_factor))
 
     def seconds(self, s: float) -> float:
+        """Emulated seconds for `s` input seconds (rates follow: arrival times are scaled)."""
         return s * self.time_factor
-
-    def per_second(self, rate: float) -> float:
-        return rate / self.time_factor
 
 
 IDENTITY = Convert()

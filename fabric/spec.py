@@ -267,7 +267,7 @@ def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:
 @dataclass(frozen=True)
 class _ExperimentHead:
     name: str
-    seed: int = 0
+    seed: int = 1
     description: str = ""
     run: RunSpec = RunSpec()
     reference: str = ""

@@ -224,8 +224,9 @@ def _num(v: float | None, digits: int = 3, scale: float = 1.0) -> str:
     return "-" if v is None or v != v else f"{v * scale:.{digits}f}"
 
 
-def _ms(v: float | None, scale: float = 1e3) -> str:
-    return _num(v, 1, scale)
+def _ms(v: float | None) -> str:
+    """Seconds as milliseconds, one decimal."""
+    return _num(v, 1, 1e3)
 
 
 def format_sections(s: Any) -> list[str]:
@@ -243,8 +244,8 @@ def format_sections(s: Any) -> list[str]:
         lines.append("")
     for name, inf in s.inference.items():
         lines.append(f"inference {name}: {inf.complete}/{inf.requests} requests complete, "
-                     f"{inf.tokens} tokens, fabric goodput {_ms(inf.fabric_goodput_mbps, 1)} "
-                     f"Mbit/s, {_ms(inf.token_goodput_per_s, 1)} tokens/s")
+                     f"{inf.tokens} tokens, fabric goodput {_num(inf.fabric_goodput_mbps, 1)} "
+                     f"Mbit/s, {_num(inf.token_goodput_per_s, 1)} tokens/s")
         lines.append(f"  {'(ms)':<22}{'n':>5}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}"
                      + ("   real p50/p99 ms" if td else ""))
         for label, d in (("KV transfer (TTFT_fab)", inf.kv_transfer_s),
@@ -259,8 +260,8 @@ def format_sections(s: Any) -> list[str]:
                      f"{sd.base_rtt_s * 1e3:.2f} ms {sd.base_rtt_source})")
         lines.append(f"  {'size bin':<14}{'n':>6}{'mean':>8}{'p50':>8}{'p95':>8}{'p99':>8}")
         for b in sd.bins + [sd.overall]:
-            lines.append(f"  {b.label:<14}{b.count:>6}{_ms(b.mean, 1):>8}{_ms(b.p50, 1):>8}"
-                         f"{_ms(b.p95, 1):>8}{_ms(b.p99, 1):>8}")
+            lines.append(f"  {b.label:<14}{b.count:>6}{_num(b.mean, 1):>8}{_num(b.p50, 1):>8}"
+                         f"{_num(b.p95, 1):>8}{_num(b.p99, 1):>8}")
         lines.append("")
     if s.scale:
         sc = s.scale

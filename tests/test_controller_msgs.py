@@ -217,3 +217,23 @@ def test_app_tick_polls_stats_and_sends_policy_messages():
     h.app._tick()
     kinds = [type(m).__name__ for m in dp.sent[before:]]
     assert kinds == ["OFPPortStatsRequest", "OFPBarrierRequest"]
+
+
+def test_app_forgets_a_flow_stats_reply_cut_off_by_a_disconnect():
+    """Parts of a multipart reply from a closed connection never join the next one's."""
+    h = Harness()
+    dp = h.connect(1)
+    h.finish(dp)
+
+    def reply(d: FakeDatapath, flags: int, cookie: int) -> None:
+        parser = d.ofproto_parser
+        entry = parser.OFPFlowStats(cookie=cookie, match=parser.OFPMatch(), instructions=[])
+        msg = parser.OFPFlowStatsReply(d, flags=flags, body=[entry])
+        h.app._flow_stats(ofp_event.EventOFPFlowStatsReply(msg))
+
+    reply(dp, dp.ofproto.OFPMPF_REPLY_MORE, 1)   # more to come ... but the switch goes away
+    h.dead(dp)
+    new = h.connect(1)
+    h.finish(new)
+    reply(new, 0, 2)
+    assert [e.cookie for e in h.app.stats.flows[1]] == [2]

@@ -129,3 +129,17 @@ def test_impact_compares_the_hit_iteration_with_steady_state():
     assert row["zero_impact"] is False
     (row,) = impact([{"what": "x", "time": None, "applied_s": None}], colls, records)
     assert row["collectives_hit"] == [] and "jct_overhead" not in row
+
+
+def test_impact_judges_each_hit_collective_against_its_own_workloads_steady_state():
+    def rec(workload, group, start, end):
+        return FlowRecord(0, "h1", "h2", 1, start, end, end - start, workload, group, 0, True)
+    # job "big" steady at 4 s per iteration, job "small" at 1 s; the failure hits one of each
+    records = [rec("big", "b0", 100.0, 104.0), rec("big", "b1", 104.0, 108.5),
+               rec("small", "s0", 100.0, 101.0), rec("small", "s1", 108.0, 110.0)]
+    colls = [coll("b0", 4.0), coll("b1", 4.5), coll("s0", 1.0), coll("s1", 2.0)]
+    (row,) = impact([{"what": "link l1-s1", "time": 108.2, "applied_s": 8.2}], colls, records)
+    assert sorted(row["collectives_hit"]) == ["b1", "s1"]
+    # s1 doubled against small's 1 s; pooling with big's 4 s would have hidden it
+    assert row["hit_jct_s"] == 2.0 and row["steady_samples"] == 1
+    assert row["jct_overhead"] == pytest.approx(1.0) and row["zero_impact"] is False

@@ -108,6 +108,9 @@ def test_halving_doubling_remainders_are_exact():
     for r, h in enumerate(HOSTS[:n]):
         rs = sum(t.size_bytes for t in ts if t.src == h and t.step < half)
         assert rs == size - chunks[r]                                # keeps the reduced chunk r
+        ag = sum(t.size_bytes for t in ts if t.src == h and t.step >= half)
+        held = [sum(chunks[r // w * w:r // w * w + w]) for w in (1, 2, 4)]
+        assert ag == sum(held)                  # doubling: every aligned range it holds, once
     # the last reduce-scatter receipt of rank r carries exactly chunk r
     for t in ts:
         if t.step == half - 1:

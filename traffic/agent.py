@@ -230,11 +230,15 @@ class Agent:
                 now = time.time()
                 if self.ready and self.ready[0][0] <= now:
                     _, tid = heapq.heappop(self.ready)
-                    self.started.add(tid)
                     th = threading.Thread(target=self._send, args=(self.sends[tid],),
                                           name=f'send{tid}', daemon=True)
+                    try:
+                        th.start()
+                    except RuntimeError as e:   # out of threads: fail now, not at the deadline
+                        self.fail(f'cannot start the sender of transfer {tid}: {e}')
+                        return
+                    self.started.add(tid)
                     self.sender_threads.append(th)
-                    th.start()
                     continue
                 self.cond.wait(self.ready[0][0] - now if self.ready else None)
 
@@ -264,11 +268,12 @@ class Agent:
                 self._check_done()
         except Exception as e:  # noqa: BLE001 - any failure must be recorded, not lost
             with self.cond:
-                aborted = self.stopping or self.failure is not None
+                # stopped by a signal or by another failure: say why (never 'aborted: None')
+                cause = self.failure or ('agent stopped' if self.stopping else None)
                 first_row = t.id not in self.rows_written   # finish_failed may have won
                 self.rows_written.add(t.id)
             reason = f'transfer {t.id} {t.src}->{t.dst}: {e or type(e).__name__}'
-            err = f'aborted: {self.failure}' if aborted else reason
+            err = f'aborted: {cause}' if cause else reason
             if first_row:
                 self.send_log.row([t.id, t.src, t.dst, sent, _ts(start), '', err, sport])
             self.fail(reason)
@@ -338,8 +343,13 @@ class Agent:
                 if not self.stopping:
                     self.fail(f'accept failed: {e}')
                 return
-            threading.Thread(target=self._serve, args=(conn, addr), name='recv',
-                             daemon=True).start()
+            try:
+                threading.Thread(target=self._serve, args=(conn, addr), name='recv',
+                                 daemon=True).start()
+            except RuntimeError as e:          # out of threads: fail now, not at the deadline
+                conn.close()
+                self.fail(f'cannot start a receiver: {e}')
+                return
 
     def _serve(self, conn: socket.socket, addr: Any) -> None:
         with self.cond:
@@ -535,7 +545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    code = main()
+    try:
+        code = main()
+    except _Terminated as sig:   # a signal that lands after main's own handler (its finally)
+        code = 128 + sig.signum
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -10,10 +10,11 @@ each step every rank exchanges with a different partner at distance d = r XOR pa
                            step 1 pairs (0,2)(1,3)(4,6)(5,7) S/4, step 2 (0,1)(2,3)... S/8
 
 The data a rank holds is always a contiguous range of the n chunks (traffic.collectives.
-chunk_sizes), so byte counts are exact: rank r sends S - chunk_r while halving and S minus
-the half it receives last while doubling, i.e. 2(n-1)/n * S when n divides S, the same volume
-as the ring, in fewer, larger messages to partners at several distances (more distinct pairs
-for ECMP to hash). Power-of-two groups only.
+chunk_sizes), so byte counts are exact: rank r sends S - chunk_r while halving and, while
+doubling, each range it holds before a step (chunk r, then its 2, 4, ..., n/2 aligned chunks),
+i.e. 2(n-1)/n * S in all when n divides S, the same volume as the ring, in fewer, larger
+messages to partners at several distances (more distinct pairs for ECMP to hash).
+Power-of-two groups only.
 """
 
 from __future__ import annotations

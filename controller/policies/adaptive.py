@@ -178,10 +178,6 @@ class AdaptivePolicy(EcmpPolicy):
                 if i == 0 or len(self.next_hop_sets.get(sw, {}).get(ip, ())) > 1}
 
     # ------------------------------------------------------------------ switch state
-    def host_ports(self, switch: str) -> list[int]:
-        return [port(self.graph, switch, h) for h in self.graph.neighbors(switch)
-                if self.graph.nodes[h]["role"] == "host"]
-
     def catch_msgs(self, dp: Any, switch: str) -> list[Msg]:
         """At an edge switch. Table 0: a copy of every TCP FIN from a host to the controller
         (the flow has sent its last byte), everything on to table 1. Table 1: new TCP
@@ -248,11 +244,15 @@ class AdaptivePolicy(EcmpPolicy):
         self.flows[key] = f
         return self._install(f, self.hops(f))
 
+    def _datapath(self, switch: str) -> tuple[int, Any]:
+        """(dpid, its connected datapath or None) of a switch."""
+        dpid = self.graph.nodes[switch]["dpid"]
+        return dpid, self.datapaths.get(dpid)
+
     def _install(self, f: TrackedFlow, hops: dict[str, int]) -> list[tuple[int, Msg]]:
         out = []
         for sw, p in hops.items():
-            dpid = self.graph.nodes[sw]["dpid"]
-            dp = self.datapaths.get(dpid)
+            dpid, dp = self._datapath(sw)
             if dp is not None:
                 out.append((dpid, self.flow_entry(dp, f, p)))
         return out
@@ -376,8 +376,7 @@ class AdaptivePolicy(EcmpPolicy):
         old_hops, new_hops = self.hops(f), self.hops(f, new)
         out: list[tuple[int, Msg]] = []
         for sw, p in new_hops.items():
-            dpid = self.graph.nodes[sw]["dpid"]
-            dp = self.datapaths.get(dpid)
+            dpid, dp = self._datapath(sw)
             if dp is None:
                 continue
             if sw in old_hops:   # keep the entry (and at the ingress its counters)
@@ -386,9 +385,8 @@ class AdaptivePolicy(EcmpPolicy):
                     table_id=ROUTE_TABLE, cookie=FLOW_COOKIE)))
             else:
                 out.append((dpid, self.flow_entry(dp, f, p)))
-        for sw in set(old_hops) - set(new_hops):
-            dpid = self.graph.nodes[sw]["dpid"]
-            dp = self.datapaths.get(dpid)
+        for sw in [s for s in old_hops if s not in new_hops]:   # path order, deterministic
+            dpid, dp = self._datapath(sw)
             if dp is not None:
                 out.append((dpid, ofmsgs.flow_delete_strict(dp, FLOW_PRIORITY,
                                                             flow_match(f.key), ROUTE_TABLE)))

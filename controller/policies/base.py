@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import networkx as nx
 
 from fabric.errors import SpecError
-from topologies.model import switches
+from topologies.model import HOST, port, switches
 
 from .. import ofmsgs, statediff
 
@@ -80,6 +80,13 @@ class Policy:
     def switch_name(self, dpid: int) -> str | None:
         """Name of the switch with this dpid, or None if the fabric has no such switch."""
         return self.dpid_to_switch.get(dpid)
+
+    def host_ports(self, switch: str) -> dict[int, str]:
+        """Port -> host of every host attached to `switch`, in neighbour order (host links
+        never leave `self.graph`: port_status only drops fabric links)."""
+        g = self.graph
+        return {port(g, switch, h): h for h in g.neighbors(switch)
+                if g.nodes[h]["role"] == HOST}
 
     def switch_up(self, dp: Any, now: float) -> list[Msg]:
         """Complete state for a (re)connected switch: wipe flows and groups, then the policy's

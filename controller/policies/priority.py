@@ -33,7 +33,7 @@ import networkx as nx
 
 from fabric.errors import SpecError
 from fabric.shaping import QueueClasses
-from topologies.model import hosts, port
+from topologies.model import hosts
 
 from .. import ofmsgs
 from . import register
@@ -101,11 +101,6 @@ class PriorityPolicy(EcmpPolicy):
     def queue_classes(self) -> QueueClasses:
         return self.classes
 
-    def host_ports(self, switch: str) -> list[tuple[str, int]]:
-        """(host, port) of every host attached to `switch`."""
-        return [(h, port(self.graph, switch, h)) for h in self.graph.neighbors(switch)
-                if self.graph.nodes[h]["role"] == "host"]
-
     def classify_msgs(self, dp: Any, switch: str) -> list[Msg]:
         """Table 0: mark packets entering from hosts, send everything on to table 1."""
         dscp = self.params["latency_dscp"]
@@ -118,7 +113,7 @@ class PriorityPolicy(EcmpPolicy):
                                    cookie=COOKIE, goto_table=ROUTE_TABLE)
 
         msgs = [add(0, {}, [])]
-        for host, hp in self.host_ports(switch):
+        for hp, host in self.host_ports(switch).items():
             ip4 = {"in_port": hp, "eth_type": IPV4}
             msgs.append(add(10, ip4, bulk))
             for ip in ips:

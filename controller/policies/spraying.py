@@ -52,30 +52,29 @@ class SprayingPolicy(EcmpPolicy):
         if self.params["numgen"] not in NUMGEN_MODES:
             raise SpecError("params.numgen", f"must be one of {', '.join(NUMGEN_MODES)}, "
                                              f"got {self.params['numgen']!r}")
-        # sprayer -> {host port: host}, from the full graph (host links never fail)
-        self.host_ports: dict[str, dict[int, str]] = {}
+        # sprayer -> {host port: host}: switches of the role with hosts and uplinks
+        self.sprayers: dict[str, dict[int, str]] = {}
         for sw in switches(graph, self.SPRAY_ROLE):
-            ports = {d["ports"][sw]: n for n, d in graph[sw].items()
-                     if graph.nodes[n]["role"] == HOST}
-            uplinks = [n for n in graph[sw] if graph.nodes[n]["role"] != HOST]
-            if ports and uplinks:
-                self.host_ports[sw] = ports
-        if not self.host_ports:
+            ports = self.host_ports(sw)
+            if ports and any(graph.nodes[n]["role"] != HOST for n in graph[sw]):
+                self.sprayers[sw] = ports
+        if not self.sprayers:
             raise SpecError("policy", f"policy {self.name!r} needs a fabric whose "
                                       f"{self.SPRAY_ROLE} switches have hosts and uplinks "
                                       f"(this is a {graph.graph.get('kind')!r} fabric)")
 
     def remote_ips(self, switch: str) -> list[str]:
         """Addresses of the hosts that are not on `switch`, in host order."""
-        local = set(self.host_ports[switch].values())
+        local = set(self.sprayers[switch].values())
         return [self.graph.nodes[h]["ip"] for h in hosts(self.full_graph) if h not in local]
 
     def switch_state(self, dp: Any, switch: str, now: float) -> list[Msg]:
         msgs = super().switch_state(dp, switch, now)
-        if switch not in self.host_ports:
+        if switch not in self.sprayers:
             return msgs
-        for port in sorted(self.host_ports[switch]):
-            for ip in self.remote_ips(switch):
+        remote = self.remote_ips(switch)
+        for port in sorted(self.sprayers[switch]):
+            for ip in remote:
                 msgs.append(ofmsgs.flow_add(dp, SPRAY_DROP_PRIORITY,
                                             {"in_port": port, "eth_type": IPV4, "ipv4_dst": ip},
                                             [], cookie=SPRAY_COOKIE))
@@ -92,7 +91,7 @@ class SprayingPolicy(EcmpPolicy):
                 for ports, ips in groups.items()]
 
     def nft_ruleset(self, switch: str) -> str | None:
-        if switch not in self.host_ports:
+        if switch not in self.sprayers:
             return None
-        in_intfs = {p: intf_name(switch, p) for p in self.host_ports[switch]}
+        in_intfs = {p: intf_name(switch, p) for p in self.sprayers[switch]}
         return spray_ruleset(switch, in_intfs, self.spray_rules(switch), self.params["numgen"])
