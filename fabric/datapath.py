@@ -171,17 +171,17 @@ def userspace_ovs_available() -> Probe:
 def choose_datapath(preference: str = "auto") -> str:
     """'kernel' or 'user' (Mininet's OVSSwitch `datapath=`). auto = kernel where available.
 
-    Raises SpecError('datapath', ...) for an unknown preference, or when 'kernel' is demanded but absent.
+    Raises SpecError("run.datapath", ...) for an unknown preference, or when 'kernel' is demanded but absent.
     """
     if preference not in DATAPATH_PREFERENCES:
-        raise SpecError("datapath", f"unknown datapath {preference!r}; use one of {', '.join(DATAPATH_PREFERENCES)}")
+        raise SpecError("run.datapath", f"unknown datapath {preference!r}; use one of {', '.join(DATAPATH_PREFERENCES)}")
     if preference == "user":
         return "user"
     probe = kernel_ovs_available()
     if probe:
         return "kernel"
     if preference == "kernel":
-        raise SpecError("datapath", f"the kernel datapath was demanded, but the {probe.reason}; "
+        raise SpecError("run.datapath", f"the kernel datapath was demanded, but the {probe.reason}; "
                                     "use datapath = \"auto\" or \"user\" (userspace OVS)")
     return "user"
 

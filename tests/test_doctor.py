@@ -150,13 +150,13 @@ def test_demanding_an_absent_kernel_datapath_is_a_spec_error(monkeypatch):
                         lambda: Probe(False, "kernel lacks openvswitch (CONFIG_OPENVSWITCH is not set)"))
     with pytest.raises(SpecError) as err:
         datapath.choose_datapath("kernel")
-    assert err.value.key == "datapath" and "CONFIG_OPENVSWITCH is not set" in str(err.value)
+    assert err.value.key == "run.datapath" and "CONFIG_OPENVSWITCH is not set" in str(err.value)
 
 
 def test_unknown_datapath_preference_is_a_spec_error():
     with pytest.raises(SpecError) as err:
         datapath.choose_datapath("netdevx")
-    assert err.value.key == "datapath"
+    assert err.value.key == "run.datapath"
 
 
 def test_missing_tools_never_raise():
