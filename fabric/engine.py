@@ -169,9 +169,11 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
         def stop_injector() -> None:
             if injector is not None:
                 summary.failures = injector.stop()
-        _teardown(stop_injector, agents.stop if agents is not None else None, net.stop, ctl.stop,
-                  cleanup.remove_nft_tables)  # the last: the controller's fabric_* spraying tables
-        phases["teardown_s"] = time.monotonic() - t
+        try:
+            _teardown(stop_injector, agents.stop if agents is not None else None, net.stop,
+                      ctl.stop, cleanup.remove_nft_tables)  # last: the controller's nft tables
+        finally:
+            phases["teardown_s"] = time.monotonic() - t
 
 
 def _teardown(*steps: Callable[[], Any] | None) -> None:
