@@ -3,11 +3,11 @@
     sudo .venv/bin/python -m bench.accuracy [--rate 20] [--flow-sizes 100kB 1MB 4MB 16MB]
                                             [--ring-sizes 1MB 4MB 16MB]
 
-Single flow: h1 -> h3 across the spines of a 2x2 leaf/spine; the ideal is fabric.ideal's FCT of
+Single flow: h1 -> h3 across the spines of a 2x2 leaf/spine; the ideal is fabric.analysis.ideal's FCT of
 the flow alone (wire overhead, handshake and store-and-forward included).
 Ring all-reduce (one iteration) on non-blocking fabrics: 4 hosts on a 2x2 leaf/spine (the ring
 h1->h2->h3->h4 crosses no shared uplink) and 8 hosts on one switch. busbw follows nccl-tests;
-ideal busbw = S/ideal JCT * 2(n-1)/n, from fabric.ideal (max-min fluid, TCP/IP overhead and ACKs
+ideal busbw = S/ideal JCT * 2(n-1)/n, from fabric.analysis.ideal (max-min fluid, TCP/IP overhead and ACKs
 included); 'bound' is the nccl-tests bound (busbw = line rate) for reference.
 Every row is one engine run (fabric run), with its fidelity verdict.
 """
@@ -17,9 +17,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from fabric.units import parse_size
+from fabric.spec.units import parse_size
 
-from .common import leafspine, print_facts, run_spec, table, verdict
+from bench.common import leafspine, print_facts, run_spec, table, verdict
 
 
 def single_flow(rate: float, size: int, out: Path) -> list:

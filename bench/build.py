@@ -5,13 +5,13 @@
 For each size (leaf/spine shapes in bench.common.SHAPES) and in the same run:
   bare   Mininet with the same ModelTopo, plain Links and the same OVSSwitch datapath; no
          controller, no shaping, no host configuration: build+start, then stop.
-  ours   what fabric.engine does: ControllerProcess.start + EmulatedNetwork.start (host
+  ours   what fabric.run.engine does: ControllerProcess.start + EmulatedNetwork.start (host
          offloads, ARP, routes, HTB shaping of every port) = build+start; then until the
          controller reports every switch installed (ready); then stop (network + controller).
 Memory: the summed RSS of ovs-vswitchd, ovsdb-server, Mininet's node shells, the controller and
 this process, at its peak (after start / after ready), and the system's used-memory delta
 (MemTotal - MemAvailable) from before the build (noisy on a shared machine).
-Each build holds fabric.runlock.exclusive_run(), so it waits for other emulations.
+Each build holds fabric.run.runlock.exclusive_run(), so it waits for other emulations.
 """
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from controller.process import ControllerProcess
-from fabric.emulation import EmulatedNetwork
-from fabric.runlock import exclusive_run
+from fabric.run.emulation import EmulatedNetwork
+from fabric.run.runlock import exclusive_run
 from topologies import model
 from topologies.leafspine import build_leaf_spine
 from topologies.mininet_topo import ModelTopo
 
-from .common import SHAPES, datapaths, ovs_pids, print_facts, rss_mb, table, used_memory_mb
+from bench.common import SHAPES, datapaths, ovs_pids, print_facts, rss_mb, table, used_memory_mb
 
 RATE_MBPS = 20.0
 
@@ -72,7 +72,7 @@ def bare(graph: Any, dp: str) -> dict[str, float]:
 
 
 def ours(graph: Any, dp: str, workdir: Path) -> dict[str, float]:
-    """The emulator as fabric.engine runs it (controller process + EmulatedNetwork)."""
+    """The emulator as fabric.run.engine runs it (controller process + EmulatedNetwork)."""
     (workdir / "fabric.json").write_text(json.dumps(model.to_description(graph)))
     mem0 = used_memory_mb()
     t = time.monotonic()

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from fabric import datapath
-from fabric.fidelity import ovs_vswitchd_pids
+from fabric.run import datapath
+from fabric.run.samplers import ovs_vswitchd_pids
 
 # hosts -> (spines, leaves, hosts_per_leaf): the leaf/spine shapes the size sweeps use
 SHAPES = {4: (2, 2, 2), 8: (2, 2, 4), 16: (2, 4, 4), 32: (4, 4, 8), 64: (4, 8, 8),
@@ -93,8 +93,8 @@ def ovs_pids() -> list[int]:
 
 def run_spec(doc: dict[str, Any], out: Path) -> Any:
     """One engine run of an experiment given as a TOML-like dict; returns its RunSummary."""
-    from fabric.engine import run_experiment
-    from fabric.spec import parse_experiment
+    from fabric.run.engine import run_experiment
+    from fabric.plan.experiment import parse_experiment
     return run_experiment(parse_experiment(doc), None, out)
 
 

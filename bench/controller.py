@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python -m bench.controller [--hosts 8 32 64 128] [--policy ecmp]
 
-Order as in fabric.engine: the controller process starts, then the Mininet network. From the
+Order as in fabric.run.engine: the controller process starts, then the Mininet network. From the
 controller's stdout protocol (controller.process: LISTENING, CONNECTED <sw>, INSTALLED <sw>,
 READY, each stamped on arrival) we report, in seconds from the controller's start:
   listen     the OpenFlow socket listens (process start-up, os-ken import)
@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 from controller.process import ControllerProcess
-from fabric.emulation import EmulatedNetwork
-from fabric.runlock import exclusive_run
+from fabric.run.emulation import EmulatedNetwork
+from fabric.run.runlock import exclusive_run
 from topologies import model
 
-from .build import shape_graph
-from .common import SHAPES, print_facts, table
+from bench.build import shape_graph
+from bench.common import SHAPES, print_facts, table
 
 
 def count_entries(switches: list[str]) -> tuple[int, int]:

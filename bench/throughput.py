@@ -8,9 +8,9 @@ Two series, each a ramp of the link rate with a fixed set of concurrent bulk flo
              fabric links at twice the host rate, so an ECMP collision costs nothing
   single     one switch, 8 hosts, ring h1->h2->...->h8->h1 (8 flows, each crossing 1 switch)
 Per run: offered load (flows x rate), achieved aggregate goodput (bytes / span of the flows),
-achieved / ideal (ideal FCT / measured FCT, median over flows; fabric.ideal), switch-hop
+achieved / ideal (ideal FCT / measured FCT, median over flows; fabric.analysis.ideal), switch-hop
 throughput (goodput x switches crossed: the userspace datapath's work), peak ovs-vswitchd cores,
-peak machine CPU and the run's fidelity verdict (fabric.fidelity). The largest faithful aggregate
+peak machine CPU and the run's fidelity verdict (fabric.analysis.fidelity). The largest faithful aggregate
 is the highest goodput of a run judged faithful with achieved/ideal >= 95%.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .common import datapaths, leafspine, print_facts, run_spec, table, verdict
+from bench.common import datapaths, leafspine, print_facts, run_spec, table, verdict
 
 SERIES = {
     "leafspine": (lambda rate: leafspine(4, rate, 2 * rate),

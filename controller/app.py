@@ -34,10 +34,10 @@ from os_ken.ofproto import ofproto_v1_3
 
 from topologies.model import switches
 
-from . import ofmsgs
-from .nftables import NftError, NftTables
-from .policies import Policy, PortCounters, Stats
-from .recorder import RunRecorder
+from controller import ofmsgs
+from controller.nftables import NftError, NftTables
+from controller.policies import Policy, PortCounters, Stats
+from controller.recorder import RunRecorder
 
 LOG = logging.getLogger("controller.app")
 

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from fabric.errors import FabricError
+from topologies.errors import FabricError
 from topologies.model import from_description
 
 LOG = logging.getLogger("controller.main")

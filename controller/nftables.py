@@ -12,7 +12,7 @@ ingress hook on a switch's host-facing interface can (PLATFORM.md, measured here
 
 Packets from the host on ncp1-eth1 towards remote hosts leave round-robin over the uplinks,
 packet by packet; everything else is accepted and switched by OVS as usual. One table per
-switch, named ``fabric_<switch>`` (fabric.cleanup removes every ``fabric_*`` table), replaced
+switch, named ``fabric_<switch>`` (fabric.run.cleanup removes every ``fabric_*`` table), replaced
 atomically: one `nft -f` transaction creates-if-missing, deletes and re-creates it, so no packet
 ever sees a half-written ruleset. Interface names come from the fabric model, and are checked
 against the model's naming pattern before they reach the text.
@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 from topologies.model import INTF_NAME, SWITCH_NAME
 
 LOG = logging.getLogger("controller.nftables")
-TABLE_PREFIX = "fabric_"  # the prefix fabric.cleanup looks for
+TABLE_PREFIX = "fabric_"  # the prefix fabric.run.cleanup looks for
 NUMGEN_MODES = ("inc", "random")
 
 

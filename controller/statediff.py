@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Iterable
 
-from . import ofmsgs
+from controller import ofmsgs
 
 Msg = Any
 

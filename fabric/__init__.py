@@ -1,1 +1,1 @@
-"""The engine: experiment spec, run orchestration, Mininet adapter, metrics, results, reports, CLI."""
+"""The engine: spec -> plan -> run -> analysis -> report (docs/architecture.md), and the `fabric` CLI."""

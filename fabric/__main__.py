@@ -1,6 +1,6 @@
 """`python -m fabric` is the `fabric` command."""
 import sys
 
-from .cli import main
+from fabric.cli import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import FabricError, SpecError
+from topologies.errors import FabricError, SpecError
 
 DEFAULT_OUT = Path("runs")
 
@@ -80,22 +80,24 @@ def _need_root(what: str) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "doctor":
-        from . import doctor
+        from fabric import doctor
         return doctor.main(["--json"] if args.json else [])
     if args.command == "clean":
         _need_root("fabric clean")
-        from .cleanup import clean
+        from fabric.run.cleanup import clean
         removed = clean()
         print("\n".join(f"removed {item}" for item in removed) or "nothing to clean")
         return 0
-    from .spec import load_experiment
+    from fabric.plan.experiment import load_experiment
     spec = load_experiment(args.experiment)
     if args.command == "check":
         print(f"{args.experiment}: ok ({len(spec.fabrics)} fabric(s), "
               f"{len(spec.workloads)} workload(s))")
         return 0
     if args.command == "compare":
-        from .compare import check_comparable, format_comparison, run_comparison
+        from fabric.analysis.comparison import check_comparable
+        from fabric.report.compare_text import format_comparison
+        from fabric.run.compare import run_comparison
         check_comparable(spec)  # bad input -> SpecError before anything is built
         _need_root("fabric compare")
         comp = run_comparison(spec, args.experiment, args.out, args.seeds)
@@ -104,8 +106,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
     _need_root("fabric run")
-    from .engine import run_experiment
-    from .results import format_summary
+    from fabric.run.engine import run_experiment
+    from fabric.report.summary import format_summary
     summary = run_experiment(spec, args.experiment, args.out, args.fabric, args.seed)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))

@@ -1,7 +1,7 @@
 """`fabric doctor`: what this machine offers the emulator, and how to fix what is missing.
 
 `checks()` runs every probe (a second or so; the kernel probes need root and leave nothing behind, see
-fabric.datapath). `main(argv)` prints them as an aligned table, or as JSON with `--json`, and returns 0
+fabric.run.datapath). `main(argv)` prints them as an aligned table, or as JSON with `--json`, and returns 0
 when every required check passed, 1 otherwise. Optional checks (netem, iperf3) are reported, never fatal.
 """
 
@@ -17,7 +17,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from fabric import datapath
+from fabric.run import datapath
 
 SETUP = "bash scripts/setup.sh"
 MIN_PYTHON = (3, 10)

@@ -117,11 +117,11 @@ else
 fi
 
 # --- 6. datapath -----------------------------------------------------------------------------
-# fabric.datapath decides for the emulator; ask it so this line can never disagree with a run.
+# fabric.run.datapath decides for the emulator; ask it so this line can never disagree with a run.
 dp=$("$venv/bin/python" -c '
-from fabric.datapath import choose_datapath, kernel_ovs_available
+from fabric.run.datapath import choose_datapath, kernel_ovs_available
 probe = kernel_ovs_available()
 kind = choose_datapath("auto")
 print(("kernel" if kind == "kernel" else "userspace (datapath_type=netdev)") + " - " + probe.reason)
-') || die "could not run fabric.datapath.choose_datapath"
+') || die "could not run fabric.run.datapath.choose_datapath"
 say datapath "$dp"

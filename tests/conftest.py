@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from fabric import datapath
+from fabric.run import datapath
 
 REQUIRE_ENV = "FABRIC_REQUIRE_EMULATION"
 

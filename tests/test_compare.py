@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from fabric import cli
-from fabric.compare import (Comparison, RunMetrics, Stat, WorkloadRun, aggregate, check_comparable,
-                            format_comparison, measure_run, reference_fabric, run_comparison)
-from fabric.compare_report import CSV_COLUMNS, PLOTS, write_report
-from fabric.errors import SpecError
-from fabric.linkstats import LinkSample
-from fabric.metrics import CollectiveResult, Distribution
-from fabric.results import RunSummary
-from fabric.spec import parse_experiment
+from fabric.analysis.comparison import Comparison, RunMetrics, Stat, WorkloadRun, aggregate, check_comparable, measure_run, reference_fabric
+from fabric.report.compare_text import format_comparison
+from fabric.run.compare import run_comparison
+from fabric.report.compare_files import CSV_COLUMNS, PLOTS, write_report
+from topologies.errors import SpecError
+from fabric.analysis.links import LinkSample
+from fabric.analysis.metrics import CollectiveResult, Distribution
+from fabric.analysis.summary import RunSummary
+from fabric.plan.experiment import parse_experiment
 from traffic.records import FlowRecord, write_csv
 
 FABRICS = [("leafspine", "leafspine", "ecmp"), ("single", "single", "ecmp")]
@@ -39,7 +40,7 @@ def record(i, start, end, workload="ar", group="ar/it0", complete=True):
 
 def run(fabric, seed, jct, status="complete", busbw=10.0, p99=0.5, mmr=None):
     """A fabricated RunMetrics: one workload 'ar' with the given JCT."""
-    from fabric.linkstats import TierBalance
+    from fabric.analysis.links import TierBalance
     bal = None if mmr is None else TierBalance("fabric", 8, 0.5, 0.5 * mmr, mmr, 0.9)
     return RunMetrics(fabric, fabric, "ecmp", seed, status, None if status == "complete" else "x",
                       f"/runs/{fabric}-{seed}", 10.0, {"topology": fabric},
@@ -175,7 +176,7 @@ def test_report_files_csv_rows_and_html(tmp_path):
     runs = [run("leafspine", 1, 12.0, mmr=1.5), run("single", 1, 8.0),
             run("leafspine", 2, 14.0, status="partial"), run("single", 2, 8.2)]
     # per-link utilisation for the bar plot comes from RunMetrics.links
-    from fabric.linkstats import LinkUtilisation
+    from fabric.analysis.links import LinkUtilisation
     links = tuple(LinkUtilisation(f"l1-s{i}", "l1", f"s{i}", "fabric", 20, 3, 1e6, 0, u, u, u)
                   for i, u in ((1, 0.9), (2, 0.3)))
     runs[0] = RunMetrics(**{**runs[0].__dict__, "links": links})

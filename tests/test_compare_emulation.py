@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fabric.cleanup import leftovers
-from fabric.linkstats import read_links_csv
-from fabric.runlock import exclusive_run
+from fabric.run.cleanup import leftovers
+from fabric.analysis.links import read_links_csv
+from fabric.run.runlock import exclusive_run
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parent.parent

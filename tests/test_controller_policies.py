@@ -5,7 +5,7 @@ import pytest
 
 from controller.policies import POLICIES, Policy, Stats, make_policy
 from controller.policies.ecmp import EcmpPolicy
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from tests.fake_switch import FakeDatapath, FakeFlowTable, FakeSwitchError
 from topologies.leafspine import build_leaf_spine
 from topologies.model import attachment, from_description, switches, to_description

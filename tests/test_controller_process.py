@@ -14,8 +14,8 @@ import time
 import pytest
 
 from controller.process import ControllerProcess
-from fabric.errors import RunError
-from fabric.runlock import exclusive_run
+from topologies.errors import RunError
+from fabric.run.runlock import exclusive_run
 from topologies.leafspine import build_leaf_spine
 from topologies.model import switches, to_description
 

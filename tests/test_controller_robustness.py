@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from controller.process import ControllerProcess
-from fabric.cleanup import leftovers
-from fabric.engine import run_experiment
-from fabric.runlock import exclusive_run
-from fabric.spec import parse_experiment
+from fabric.run.cleanup import leftovers
+from fabric.run.engine import run_experiment
+from fabric.run.runlock import exclusive_run
+from fabric.plan.experiment import parse_experiment
 from topologies.leafspine import build_leaf_spine
 from topologies.model import switches, to_description
 

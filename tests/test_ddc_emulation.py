@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fabric.cleanup import leftovers, stray_nft_tables
-from fabric.engine import run_experiment
-from fabric.runlock import exclusive_run
-from fabric.spec import parse_experiment
+from fabric.run.cleanup import leftovers, stray_nft_tables
+from fabric.run.engine import run_experiment
+from fabric.run.runlock import exclusive_run
+from fabric.plan.experiment import parse_experiment
 
 pytestmark = pytest.mark.emulation
 DDC = {"kind": "ddc", "ncps": 2, "ncfs": 2, "hosts_per_ncp": 1, "host_rate_mbps": 20}

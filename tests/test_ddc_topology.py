@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from fabric.errors import SpecError
-from fabric.shaping import plan_shaping
-from fabric.spec import DDCSpec, parse_experiment
+from topologies.errors import SpecError
+from topologies.shaping import plan_shaping
+from fabric.spec.experiment import DDCSpec
+from fabric.plan.experiment import parse_experiment
 from topologies.ddc import DEFAULT_SPEEDUP, build_ddc, ddc_fabric_rate_mbps
 from topologies.model import (attachment, egress_queue_packets, fabric_links, from_description,
                               hosts, oversubscription, port, setup_table, switches,

@@ -1,4 +1,4 @@
-"""fabric.doctor (report, exit code, JSON) and fabric.datapath (probes, datapath choice).
+"""fabric.doctor (report, exit code, JSON) and fabric.run.datapath (probes, datapath choice).
 
 The unit tests replace the checks/probes and need no root; the emulation-marked test runs the real probes.
 """
@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fabric import datapath, doctor
-from fabric.datapath import Probe
+from fabric.run import datapath
+from fabric import doctor
+from fabric.run.datapath import Probe
 from fabric.doctor import Check
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
 ALL_OK = [
     Check("root", True, "uid 0", "run as root"),

@@ -1,7 +1,7 @@
 """Engine pieces that need no root: the teardown runs every step whatever happens."""
 import pytest
 
-from fabric.engine import _teardown
+from fabric.run.engine import _teardown
 
 
 def test_teardown_runs_every_step_and_reraises_the_first_interrupt():

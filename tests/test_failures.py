@@ -6,10 +6,12 @@ import time
 
 import pytest
 
-from fabric.errors import SpecError
-from fabric.failures import FailureAction, FailureInjector, failure_actions, impact
-from fabric.metrics import CollectiveResult
-from fabric.spec import parse_experiment
+from topologies.errors import SpecError
+from fabric.plan.failures import FailureAction, failure_actions
+from fabric.run.failures import FailureInjector
+from fabric.analysis.failures import impact
+from fabric.analysis.metrics import CollectiveResult
+from fabric.plan.experiment import parse_experiment
 from traffic.records import FlowRecord
 
 LEAFSPINE = {"kind": "leafspine", "name": "ls", "spines": 2, "leaves": 2, "hosts_per_leaf": 2}

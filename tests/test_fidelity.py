@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from fabric import fidelity
-from fabric.fidelity import (CLK_TCK, CpuSample, CpuSampler, active_utilisation, assess,
-                             best_utilisation, cpu_stats, format_fidelity, kernel_drops,
-                             read_cpu_csv, read_machine, read_process, windows)
-from fabric.linkstats import LinkSample
+from fabric.run import samplers
+from fabric.run.samplers import CLK_TCK, CpuSampler, read_machine, read_process
+from fabric.analysis.fidelity import CpuSample, active_utilisation, assess, best_utilisation, cpu_stats, kernel_drops, read_cpu_csv, windows
+from fabric.report.summary import format_fidelity
+from fabric.analysis.links import LinkSample
 
 
 def fake_proc(tmp_path, machine=(100, 0, 50, 800, 10, 0, 5, 0), procs=None):
@@ -173,5 +173,5 @@ def test_ovs_pids_from_pidfile_or_comm(tmp_path):
         (proc / str(pid) / "comm").write_text(comm + "\n")
     pidfile = tmp_path / "ovs.pid"
     pidfile.write_text("9\n")
-    assert fidelity.ovs_vswitchd_pids(proc, pidfile) == [9]
-    assert sorted(fidelity.ovs_vswitchd_pids(proc, tmp_path / "missing")) == [7, 9]
+    assert samplers.ovs_vswitchd_pids(proc, pidfile) == [9]
+    assert sorted(samplers.ovs_vswitchd_pids(proc, tmp_path / "missing")) == [7, 9]

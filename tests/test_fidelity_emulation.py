@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from fabric.engine import run_experiment
-from fabric.fidelity import read_cpu_csv
-from fabric.results import format_summary
-from fabric.spec import load_experiment, parse_experiment
+from fabric.run.engine import run_experiment
+from fabric.analysis.fidelity import read_cpu_csv
+from fabric.report.summary import format_summary
+from fabric.plan.experiment import load_experiment, parse_experiment
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parent.parent

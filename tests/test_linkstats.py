@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from fabric.linkstats import (COLUMNS, LinkSampler, balance, directions, read_links_csv, series,
-                              utilisation)
+from fabric.analysis.links import COLUMNS, balance, directions, read_links_csv, series, utilisation
+from fabric.run.samplers import LinkSampler
 from topologies.leafspine import build_leaf_spine
 from topologies.single import build_single_switch
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from fabric.metrics import Distribution, busbw_factor, collective_result, percentile, to_jsonable
+from fabric.analysis.metrics import Distribution, busbw_factor, collective_result, percentile, to_jsonable
 
 
 def test_percentile_interpolates():

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from controller.process import ControllerProcess
-from fabric.runlock import exclusive_run
+from fabric.run.runlock import exclusive_run
 from topologies.leafspine import build_leaf_spine
 from topologies.model import switches, to_description
 

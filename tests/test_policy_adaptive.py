@@ -7,7 +7,7 @@ import pytest
 from controller import placement
 from controller.policies import Stats, make_policy
 from controller.policies.adaptive import FLOW_COOKIE, Move, flow_match
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from tests.fake_switch import FakeFabric
 from topologies.leafspine import build_leaf_spine
 from topologies.model import attachment

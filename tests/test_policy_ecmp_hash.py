@@ -7,8 +7,8 @@ import pytest
 from controller import ofmsgs
 from controller.policies import make_policy
 from controller.policies.ecmp import hash_field_set
-from fabric.errors import SpecError
-from fabric.spec import parse_experiment
+from topologies.errors import SpecError
+from fabric.plan.experiment import parse_experiment
 from tests.fake_switch import FakeFabric
 from topologies.leafspine import build_leaf_spine
 

@@ -8,8 +8,8 @@ import pytest
 
 from controller.policies import make_policy
 from controller.policies.priority import port_range_masks
-from fabric.errors import SpecError
-from fabric.shaping import QueueClasses, plan_shaping, shape_lines
+from topologies.errors import SpecError
+from topologies.shaping import QueueClasses, plan_shaping, shape_lines
 from tests.fake_switch import FakeFabric
 from topologies.leafspine import build_leaf_spine
 from topologies.model import hosts

@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from fabric.errors import SpecError
-from fabric.spec import AllReduceSpec, LeafSpineSpec, load_experiment, parse_experiment
-from fabric.units import parse_size
+from topologies.errors import SpecError
+from fabric.spec.experiment import AllReduceSpec, LeafSpineSpec
+from fabric.plan.experiment import load_experiment, parse_experiment
+from fabric.spec.units import parse_size
 
 EXAMPLES = sorted(Path(__file__).resolve().parent.parent.joinpath("examples").glob("*.toml"))
 

@@ -10,7 +10,7 @@ from controller.nftables import (NftTables, SprayRule, delete_ruleset, spray_rul
 from controller.policies import POLICIES, make_policy
 from controller.policies.ddc import DDCPolicy
 from controller.policies.spray import SprayPolicy
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from tests.fake_switch import FakeDatapath, FakeFlowTable
 from topologies.ddc import build_ddc
 from topologies.leafspine import build_leaf_spine

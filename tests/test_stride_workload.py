@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from fabric.errors import SpecError
-from fabric.planning import build_plan
-from fabric.spec import StrideSpec, parse_experiment
+from topologies.errors import SpecError
+from fabric.plan.traffic import build_plan
+from fabric.spec.experiment import StrideSpec
+from fabric.plan.experiment import parse_experiment
 
 
 def spec(**workload):

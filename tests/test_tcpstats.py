@@ -1,4 +1,4 @@
-from fabric.tcpstats import delta, parse, total
+from fabric.analysis.tcp import delta, parse, total
 
 SNMP = """Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors
 Tcp: 1 200 120000 -1 5 5 0 0 0 100 1000 10 0 0 0

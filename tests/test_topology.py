@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from fabric.shaping import plan_shaping, shape_lines
+from topologies.shaping import plan_shaping, shape_lines
 from topologies import model
 from topologies.leafspine import build_leaf_spine
 from topologies.single import build_single_switch

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fabric.engine import run_experiment
-from fabric.spec import parse_experiment
+from fabric.run.engine import run_experiment
+from fabric.plan.experiment import parse_experiment
 
 pytestmark = pytest.mark.emulation
 

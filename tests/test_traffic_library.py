@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from fabric.errors import SpecError
-from fabric.scaling import Convert
+from topologies.errors import SpecError
+from traffic.scaling import Convert
 from traffic import alltoall, background, inference, jobs, trace
 from traffic.collectives import (chunk_sizes, ring_allgather, ring_allreduce,
                                  ring_reducescatter, split_channels)

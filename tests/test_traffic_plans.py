@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from traffic.collectives import (chunk_sizes, repeat, ring_allreduce,
                                  ring_allreduce_iterations)
 from traffic.p2p import flows

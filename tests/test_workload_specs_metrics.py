@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace as NS
 
 import pytest
 
-from fabric.errors import SpecError
-from fabric.ideal import WireModel
-from fabric.metrics import job_results
-from fabric.planning import build_plan, plan_scale
-from fabric.results import RunSummary, format_summary
-from fabric.scaling import Scale
-from fabric.spec import load_experiment, parse_experiment
-from fabric.workload_metrics import (fct_slowdown, ideal_fct_s, inference_result,
-                                     request_results, summarise)
+from topologies.errors import SpecError
+from fabric.analysis.ideal import WireModel
+from fabric.analysis.metrics import job_results
+from fabric.plan.traffic import build_plan, plan_scale
+from fabric.analysis.summary import RunSummary
+from fabric.report.summary import format_summary
+from traffic.scaling import Scale
+from fabric.plan.experiment import load_experiment, parse_experiment
+from fabric.analysis.workloads import fct_slowdown, ideal_fct_s, inference_result, request_results, summarise
 from traffic.inference import STEP_KV, STEP_PROMPT, STEP_TOKEN0
 from traffic.records import FlowRecord
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .model import ModelBuilder
+from topologies.model import ModelBuilder
 
 DEFAULT_SPEEDUP = 1.25
 DEFAULT_EGRESS_QUEUE_PACKETS = 1000

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .model import ModelBuilder
+from topologies.model import ModelBuilder
 
 
 def build_leaf_spine(spines: int, leaves: int, hosts_per_leaf: int, host_rate_mbps: float,

@@ -1,7 +1,7 @@
 """The Mininet Topo of a fabric model: built from the same graph the controller reads.
 
 Only names, addresses, dpids and port numbers come from here; link shaping (HTB + FIFO queue) is
-applied by fabric.emulation because Mininet's TCLink sets queue limits with netem, which some
+applied by fabric.run.emulation because Mininet's TCLink sets queue limits with netem, which some
 kernels (this CI machine's among them) lack.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import networkx as nx
 from mininet.topo import Topo
 
-from .model import HOST, HOST_SUBNET, intf_name  # noqa: F401  (intf_name re-exported)
+from topologies.model import HOST, HOST_SUBNET, intf_name  # noqa: F401  (intf_name re-exported)
 
 # Importing Mininet installs its MininetLogger as the class of every logger created afterwards
 # (level OUTPUT=25: INFO lines vanish from the run's logs). Give later loggers the stock class.

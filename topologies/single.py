@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .model import ModelBuilder
+from topologies.model import ModelBuilder
 
 
 def build_single_switch(hosts: int, host_rate_mbps: float, queue_packets: int = 100,

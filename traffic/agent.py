@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from .plan import TrafficPlan, Transfer, source_port
+from traffic.plan import TrafficPlan, Transfer, source_port
 
 ACK = b'\x06'
 PAYLOAD_CHUNK = 1 << 20     # one sendall() hands the kernel up to 1 MiB: no per-byte Python work

@@ -23,9 +23,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from .plan import Transfer
+from traffic.plan import Transfer
 
 SHIPPED = ('websearch', 'datamining')
 MAX_FLOWS = 20000

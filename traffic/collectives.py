@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from .plan import Collective, Transfer
+from traffic.plan import Collective, Transfer
 
 Builder = Callable[[str, int], tuple[list[Transfer], Collective]]
 ChunkOf = Callable[[int, int, int], int]   # (step, rank, n) -> chunk index sent

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from .collectives import check_group, chunk_sizes
-from .plan import Collective, Transfer
+from traffic.collectives import check_group, chunk_sizes
+from traffic.plan import Collective, Transfer
 
 
 def distances(n: int) -> list[int]:

@@ -31,10 +31,10 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from fabric.errors import SpecError
-from fabric.scaling import IDENTITY, Convert
+from topologies.errors import SpecError
+from traffic.scaling import IDENTITY, Convert
 
-from .plan import Transfer
+from traffic.plan import Transfer
 
 STEP_PROMPT, STEP_KV, STEP_TOKEN0 = 0, 1, 2
 ARRIVALS = ('poisson', 'gamma')
@@ -142,7 +142,7 @@ def request_transfers(requests: Sequence[Request], clients: Sequence[str],
                       convert: Convert = IDENTITY, start_s: float = 0.0,
                       workload: str = 'inference', first_id: int = 0) -> list[Transfer]:
     """The transfers of `requests` (see the module docstring); sizes and times go through
-    `convert` (fabric.scaling: identity for emulated units)."""
+    `convert` (traffic.scaling: identity for emulated units)."""
     roles = {'clients': tuple(clients), 'prefill': tuple(prefill), 'decode': tuple(decode)}
     seen: dict[str, str] = {}
     for role, hosts in roles.items():

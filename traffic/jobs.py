@@ -3,7 +3,7 @@
 A job is one workload: `iterations` rounds, each a compute gap of `gap_s` on every rank and then
 the collective; the next round starts on a rank once its part of the previous one has arrived
 (traffic.collectives.repeat). Several jobs on disjoint host groups make a multi-tenant cluster;
-fabric.metrics.job_results reports each job's JCT separately, so a noisy neighbour shows.
+fabric.analysis.metrics.job_results reports each job's JCT separately, so a noisy neighbour shows.
 
     ALGORITHMS[(kind, algorithm)] -> builder(hosts, S, group, start_s=, first_id=, workload=)
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Sequence
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from . import alltoall, collectives, halving_doubling
-from .plan import Collective, Transfer
+from traffic import alltoall, collectives, halving_doubling
+from traffic.plan import Collective, Transfer
 
 Build = Callable[..., tuple[list[Transfer], Collective]]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from .plan import Transfer
+from traffic.plan import Transfer
 
 FlowSpec = Sequence[Any] | Mapping[str, Any]
 

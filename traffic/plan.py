@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
 PLAN_FORMAT = 1
 SPORT_MIN = 20000

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
-from .plan import TrafficPlan
+from traffic.plan import TrafficPlan
 
 COLUMNS = ('flow_id', 'src', 'dst', 'bytes', 'start', 'end', 'fct_s', 'workload', 'group',
            'step', 'complete', 'error')

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
 COLUMNS = ('TIMESTAMP', 'ContextTokens', 'GeneratedTokens')
 

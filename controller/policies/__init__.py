@@ -5,9 +5,9 @@ from typing import Any, Callable
 
 import networkx as nx
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from .base import Policy, PortCounters, Stats
+from controller.policies.base import Policy, PortCounters, Stats
 
 POLICIES: dict[str, type[Policy]] = {}
 
@@ -33,8 +33,8 @@ def make_policy(name: str, graph: nx.Graph, params: dict[str, Any] | None = None
 
 
 # Built-in policies register themselves on import (kept last: they import `register`).
-from . import ecmp  # noqa: E402,F401
-from . import adaptive, priority  # noqa: E402,F401
-from . import ddc, spray  # noqa: E402,F401
+from controller.policies import ecmp  # noqa: E402,F401
+from controller.policies import adaptive, priority  # noqa: E402,F401
+from controller.policies import ddc, spray  # noqa: E402,F401
 
 __all__ = ["POLICIES", "Policy", "PortCounters", "Stats", "make_policy", "register"]

@@ -35,13 +35,13 @@ from typing import Any
 
 import networkx as nx
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from topologies.model import host_rate_mbps, hosts, port, switches
 
-from .. import ofmsgs, placement
-from . import register
-from .base import Msg, Stats
-from .ecmp import IPV4, ROUTE_PRIORITY, EcmpPolicy
+from controller import ofmsgs, placement
+from controller.policies import register
+from controller.policies.base import Msg, Stats
+from controller.policies.ecmp import IPV4, ROUTE_PRIORITY, EcmpPolicy
 
 TCP = 6
 TCP_FIN = 0x001

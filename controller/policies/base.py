@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 
 import networkx as nx
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from topologies.model import HOST, port, switches
 
-from .. import ofmsgs, statediff
+from controller import ofmsgs, statediff
 
 Msg = Any  # an os-ken OpenFlow message object
 
@@ -160,7 +160,7 @@ class Policy:
                     dp, self.dpid_to_switch[d], now))]
 
     def queue_classes(self) -> Any:
-        """The egress queue classes every shaped interface needs (fabric.shaping.QueueClasses),
+        """The egress queue classes every shaped interface needs (topologies.shaping.QueueClasses),
         or None for the default shaping. Read by the engine before the network is built."""
         return None
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import networkx as nx
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
-from . import register
-from .spraying import SprayingPolicy
+from controller.policies import register
+from controller.policies.spraying import SprayingPolicy
 
 
 @register("ddc")

@@ -32,12 +32,12 @@ from typing import Any
 
 import networkx as nx
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from topologies.model import hosts, next_hops, switch_distances, switches
 
-from .. import ofmsgs
-from . import register
-from .base import Msg, Policy
+from controller import ofmsgs
+from controller.policies import register
+from controller.policies.base import Msg, Policy
 
 IPV4 = 0x0800
 ROUTE_PRIORITY = 100

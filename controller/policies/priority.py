@@ -21,7 +21,7 @@ Mechanism (works on the userspace and the kernel OVS datapath alike):
   Linux qdisc, and on the kernel datapath it only selects a queue OVS itself configured
   (OVS QoS tables), which would replace the project's HTB shaping. The DSCP mark survives
   every hop and both datapaths, and each shaped interface's HTB selects the class by it
-  (fabric.shaping.QueueClasses, chosen by the engine from queue_classes()).
+  (topologies.shaping.QueueClasses, chosen by the engine from queue_classes()).
 * `scheduling = "strict"`: latency class first whenever it has packets (bulk keeps a 1%
   floor); `"weighted"`: the two data classes share the line by `latency_share`.
 """
@@ -31,14 +31,14 @@ from typing import Any
 
 import networkx as nx
 
-from fabric.errors import SpecError
-from fabric.shaping import QueueClasses
+from topologies.errors import SpecError
+from topologies.shaping import QueueClasses
 from topologies.model import hosts
 
-from .. import ofmsgs
-from . import register
-from .base import Msg
-from .ecmp import IPV4, EcmpPolicy
+from controller import ofmsgs
+from controller.policies import register
+from controller.policies.base import Msg
+from controller.policies.ecmp import IPV4, EcmpPolicy
 
 CLASSIFY_TABLE = 0
 ROUTE_TABLE = 1

@@ -8,8 +8,8 @@ drop rules for the copies its userspace datapath also sees.
 """
 from __future__ import annotations
 
-from . import register
-from .spraying import SprayingPolicy
+from controller.policies import register
+from controller.policies.spraying import SprayingPolicy
 
 
 @register("spray")

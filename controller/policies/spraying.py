@@ -29,13 +29,13 @@ from typing import Any, ClassVar
 
 import networkx as nx
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 from topologies.model import HOST, hosts, intf_name, switches
 
-from .. import ofmsgs
-from ..nftables import NUMGEN_MODES, SprayRule, spray_ruleset
-from .base import Msg
-from .ecmp import IPV4, ROUTE_PRIORITY, EcmpPolicy
+from controller import ofmsgs
+from controller.nftables import NUMGEN_MODES, SprayRule, spray_ruleset
+from controller.policies.base import Msg
+from controller.policies.ecmp import IPV4, ROUTE_PRIORITY, EcmpPolicy
 
 SPRAY_DROP_PRIORITY = ROUTE_PRIORITY + 10
 SPRAY_COOKIE = 0x5B7A

@@ -5,12 +5,12 @@
     kind = "background"    flows from a size CDF at a target load (traffic.background)
 
 Every workload has `units = "emulated"` (default: sizes, times and rates as written) or
-`units = "real"` (converted through the experiment's [scale] table, fabric.scaling); all its
+`units = "real"` (converted through the experiment's [scale] table, traffic.scaling); all its
 `*_bytes`, `*_s` and `rate_per_s` values follow that choice. Types and bounds are checked by
-fabric.specload; `check(key)` adds cross-field rules, `named_hosts()` lists the host names a
+fabric.spec.load; `check(key)` adds cross-field rules, `named_hosts()` lists the host names a
 table gives (fabric.spec checks them against each fabric); impossible groups (e.g. a ring of one
 host, halving-doubling on 3 hosts) are rejected when the plan is built at load time
-(fabric.planning), all with SpecError naming the key.
+(fabric.plan.traffic), all with SpecError naming the key.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from typing import Literal
 
 from traffic import background, inference
 
-from .errors import SpecError
-from .specload import positive
+from topologies.errors import SpecError
+from fabric.spec.load import positive
 
 Units = Literal["emulated", "real"]
 

@@ -19,11 +19,11 @@ import networkx as nx
 from topologies import model
 from topologies.mininet_topo import ModelTopo, intf_name
 
-from . import tcpstats
-from .errors import RunError
-from .shaping import QueueClasses, plan_shaping
+from fabric.analysis import tcp as tcpstats
+from topologies.errors import RunError
+from topologies.shaping import QueueClasses, plan_shaping
 
-log = logging.getLogger("fabric.emulation")
+log = logging.getLogger("fabric.run.emulation")
 # Initial congestion window of every host route. Larger values (RoCE starts at line rate) were
 # measured to cause burst losses at 100-packet queues and lower busbw, so the default stays.
 INIT_CWND = 10  # Linux default, stated explicitly so every kernel agrees
@@ -52,7 +52,7 @@ class EmulatedNetwork:
         self.controller_port = controller_port
         self.datapath = datapath  # 'kernel' or 'user'
         self.workdir = Path(workdir)
-        self.classes = classes  # extra egress queue classes the policy needs (fabric.shaping)
+        self.classes = classes  # extra egress queue classes the policy needs (topologies.shaping)
         self.net: Any = None
 
     # ------------------------------------------------------------ lifecycle
@@ -99,7 +99,7 @@ class EmulatedNetwork:
         return self.net.get(name)
 
     def tcp_counters(self, names: list[str]) -> dict[str, dict[str, int]]:
-        """Each host's TCP counters now (see fabric.tcpstats)."""
+        """Each host's TCP counters now (see fabric.analysis.tcp)."""
         return {n: tcpstats.parse(self.host(n).cmd(tcpstats.READ_COMMAND)) for n in names}
 
     # ------------------------------------------------------------ configuration

@@ -25,20 +25,27 @@ import networkx as nx
 from controller.policies import make_policy
 from controller.process import ControllerProcess
 from topologies import model
+from topologies.errors import RunError
 from traffic.records import collect, write_csv
 
-from . import cleanup, failures, fidelity, ideal, metrics, tcpstats, workload_metrics
-from .agents import AgentGroup
-from .datapath import choose_datapath
-from .emulation import EmulatedNetwork
-from .errors import RunError
-from .linkstats import LinkSampler
-from .planning import build_plan
-from .runlock import exclusive_run
-from .results import RunSummary, environment, new_run_dir, write_json
-from .spec import ExperimentSpec
+from fabric.analysis import fidelity, ideal, metrics
+from fabric.analysis import tcp as tcpstats
+from fabric.analysis import workloads as workload_metrics
+from fabric.analysis.failures import impact
+from fabric.analysis.summary import RunSummary, write_json
+from fabric.plan.failures import failure_actions
+from fabric.plan.traffic import build_plan
+from fabric.run import cleanup
+from fabric.run.agents import AgentGroup
+from fabric.run.datapath import choose_datapath
+from fabric.run.emulation import EmulatedNetwork
+from fabric.run.failures import FailureInjector
+from fabric.run.rundir import environment, new_run_dir
+from fabric.run.runlock import exclusive_run
+from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
+from fabric.spec.experiment import ExperimentSpec
 
-log = logging.getLogger("fabric.engine")
+log = logging.getLogger("fabric.run.engine")
 
 
 @contextmanager
@@ -131,7 +138,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
     classes = make_policy(fab.policy, graph, fab.policy_params).queue_classes()
     net = EmulatedNetwork(graph, ctl.port, datapath, run_dir, classes=classes)
     agents: AgentGroup | None = None
-    injector: failures.FailureInjector | None = None
+    injector: FailureInjector | None = None
 
     def controller_alive() -> None:
         if not ctl.alive():
@@ -155,10 +162,10 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
         before = net.tcp_counters(names)
         cpu_groups = _cpu_groups(ctl, agents)
         with LinkSampler(graph, run_dir / "links.csv"), \
-                fidelity.CpuSampler(run_dir / "cpu.csv", cpu_groups):  # links.csv, cpu.csv
+                CpuSampler(run_dir / "cpu.csv", cpu_groups):  # links.csv, cpu.csv
             t0 = agents.go(spec.run.start_delay_s)
-            injector = failures.FailureInjector(  # [[failure]]: links down at t0 + at_s
-                failures.failure_actions(spec.failures, graph, fab.name), t0).start()
+            injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
+                failure_actions(spec.failures, graph, fab.name), t0).start()
             agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5, controller_alive)
         phases["workload_s"] = time.monotonic() - t
         after = net.tcp_counters(names)
@@ -206,7 +213,7 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
         for coll in plan.collectives:  # busbw efficiency against the slowest member's NIC
             rate = min(model.host_rate_mbps(graph, h) for h in coll.hosts)
             summary.collectives.append(metrics.collective_result(coll, records, rate))
-        summary.failures = failures.impact(summary.failures, summary.collectives, records)
+        summary.failures = impact(summary.failures, summary.collectives, records)
         if spec is not None:  # per job, inference workload, background workload; the scale
             workload_metrics.summarise(spec, plan, records, graph, summary, run_dir)
         _against_ideal(plan, graph, run_dir, summary, records)
@@ -219,9 +226,9 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
         write_json(run_dir / "summary.json", summary.to_dict())
 
 
-def _cpu_groups(ctl: ControllerProcess, agents: AgentGroup) -> fidelity.PidGroups:
-    """The processes whose CPU the fidelity monitor follows (fabric.fidelity.GROUPS)."""
-    ovs = fidelity.ovs_vswitchd_pids()
+def _cpu_groups(ctl: ControllerProcess, agents: AgentGroup) -> PidGroups:
+    """The processes whose CPU the fidelity monitor follows (fabric.analysis.fidelity.GROUPS)."""
+    ovs = ovs_vswitchd_pids()
     return lambda: {"ovs_vswitchd": ovs, "controller": [ctl.pid] if ctl.pid else [],
                     "agents": [p.pid for p in list(agents.procs.values())]}
 

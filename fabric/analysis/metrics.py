@@ -73,7 +73,7 @@ class CollectiveResult:
     busbw_mbps: float
     lower_bound_s: float
     busbw_efficiency: float  # busbw / host line rate
-    ideal_jct_s: float = math.nan   # fabric.ideal: max-min fluid model of the same plan
+    ideal_jct_s: float = math.nan   # fabric.analysis.ideal: max-min fluid model of the same plan
     jct_vs_ideal: float = math.nan  # measured JCT / ideal JCT
 
 

@@ -17,8 +17,8 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from .errors import SpecError
-from .units import parse_size
+from topologies.errors import SpecError
+from fabric.spec.units import parse_size
 
 SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
 T = TypeVar("T")

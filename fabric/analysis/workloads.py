@@ -29,11 +29,11 @@ from typing import Any, Iterable, Sequence
 from topologies import model
 from traffic.inference import STEP_KV, STEP_PROMPT, STEP_TOKEN0
 
-from . import metrics
-from .metrics import Distribution, percentile
-from .ideal import WireModel
-from .planning import plan_scale
-from .trafficspec import BackgroundSpec, InferenceSpec
+from fabric.analysis import metrics
+from fabric.analysis.metrics import Distribution, percentile
+from fabric.analysis.ideal import WireModel
+from fabric.plan.traffic import plan_scale
+from fabric.spec.workloads import BackgroundSpec, InferenceSpec
 
 SLOWDOWN_BINS: tuple[tuple[str, float, float], ...] = (
     ("<100KB", 0, 100e3), ("100KB-10MB", 100e3, 10e6), (">=10MB", 10e6, math.inf))
@@ -218,57 +218,3 @@ def summarise(spec: Any, plan: Any, records: Sequence[Any], graph: Any, summary:
                 convert.size_factor if convert else 1.0)
     if rows and run_dir is not None:
         write_requests_csv(rows, run_dir / "requests.csv")
-
-
-def _num(v: float | None, digits: int = 3, scale: float = 1.0) -> str:
-    return "-" if v is None or v != v else f"{v * scale:.{digits}f}"
-
-
-def _ms(v: float | None) -> str:
-    """Seconds as milliseconds, one decimal."""
-    return _num(v, 1, 1e3)
-
-
-def format_sections(s: Any) -> list[str]:
-    """Human tables for the summary: jobs, inference, FCT slowdown, scale."""
-    td = s.scale["time_dilation"] if s.scale else None
-    lines: list[str] = []
-    if s.jobs:
-        lines.append(f"{'job':<16}{'collective':<31}{'ranks':>6}{'iters':>6}{'ch':>4}"
-                     f"{'JCT s':>9}{'roofline':>9}{'ratio':>7}" + ("  real JCT s" if td else ""))
-        for j in s.jobs:
-            lines.append(f"{j.name:<16}{j.kind + ' ' + j.algorithm:<31}{j.ranks:>6}"
-                         f"{j.iterations:>6}{j.channels:>4}{_num(j.jct_s):>9}"
-                         f"{_num(j.roofline_s):>9}{_num(j.jct_ratio, 2):>7}"
-                         + (f"  {_num(j.jct_s / td, 4)}" if td else ""))
-        lines.append("")
-    for name, inf in s.inference.items():
-        lines.append(f"inference {name}: {inf.complete}/{inf.requests} requests complete, "
-                     f"{inf.tokens} tokens, fabric goodput {_num(inf.fabric_goodput_mbps, 1)} "
-                     f"Mbit/s, {_num(inf.token_goodput_per_s, 1)} tokens/s")
-        lines.append(f"  {'(ms)':<22}{'n':>5}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}"
-                     + ("   real p50/p99 ms" if td else ""))
-        for label, d in (("KV transfer (TTFT_fab)", inf.kv_transfer_s),
-                         ("network TTFT", inf.ttft_network_s), ("TTFT", inf.ttft_s),
-                         ("token gap", inf.token_gap_s)):
-            lines.append(f"  {label:<22}{d.count:>5}{_ms(d.p50):>9}{_ms(d.p90):>9}"
-                         f"{_ms(d.p99):>9}{_ms(d.max):>9}"
-                         + (f"   {_ms(d.p50 / td)}/{_ms(d.p99 / td)}" if td else ""))
-        lines.append("")
-    for name, sd in s.slowdown.items():
-        lines.append(f"FCT slowdown {name} (line {sd.line_rate_mbps:g} Mbit/s, base RTT "
-                     f"{sd.base_rtt_s * 1e3:.2f} ms {sd.base_rtt_source})")
-        lines.append(f"  {'size bin':<14}{'n':>6}{'mean':>8}{'p50':>8}{'p95':>8}{'p99':>8}")
-        for b in sd.bins + [sd.overall]:
-            lines.append(f"  {b.label:<14}{b.count:>6}{_num(b.mean, 1):>8}{_num(b.p50, 1):>8}"
-                         f"{_num(b.p95, 1):>8}{_num(b.p99, 1):>8}")
-        lines.append("")
-    if s.scale:
-        sc = s.scale
-        lines.append(f"scale: emulated {sc['emulated_link_mbps']:g} Mbit/s host links stand for "
-                     f"{sc['real_link_gbps']:g} Gbit/s; 1 real byte = {sc['size_factor']:.3g} "
-                     f"emulated bytes, 1 real s = {sc['time_dilation']:g} emulated s; units: "
-                     + ", ".join(f"{k}={v}" for k, v in sc["workload_units"].items()))
-    while lines and not lines[-1]:
-        lines.pop()
-    return [""] + lines if lines else lines

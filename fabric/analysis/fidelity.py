@@ -59,14 +59,11 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from .linkstats import LinkSample
-from .sampling import CsvSampler
+from fabric.analysis.links import LinkSample
 
 SAMPLE_INTERVAL_S = 0.25
 WINDOW_S = 1.0
@@ -85,96 +82,6 @@ WIRE_FRAME_BYTES = 1514          # to turn link bytes into an estimate of packet
 GROUPS = ("ovs_vswitchd", "controller", "agents")
 COLUMNS = ("time", "machine_busy_s", "machine_total_s", "softirq_s") + tuple(
     f"{g}_s" for g in GROUPS)
-OVS_PIDFILE = Path("/var/run/openvswitch/ovs-vswitchd.pid")
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-# ------------------------------------------------------------------------------- /proc readers
-
-def read_machine(proc: Path = Path("/proc")) -> tuple[float, float, float]:
-    """(busy, total, softirq) CPU seconds of the whole machine since boot, from /proc/stat."""
-    with open(proc / "stat") as f:
-        fields = f.readline().split()
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[1:9])
-    busy = user + nice + system + irq + softirq + steal
-    return busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK, softirq / CLK_TCK
-
-
-def read_process(pid: int, proc: Path = Path("/proc")) -> float | None:
-    """utime + stime (all threads) of a process in seconds, or None when it is gone."""
-    try:
-        text = (proc / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    rest = text[text.rindex(")") + 2:].split()  # comm may hold spaces and parentheses
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
-
-
-def ovs_vswitchd_pids(proc: Path = Path("/proc"), pidfile: Path = OVS_PIDFILE) -> list[int]:
-    """The ovs-vswitchd daemon: its pidfile, else every process named ovs-vswitchd."""
-    try:
-        pid = int(pidfile.read_text().strip())
-        if (proc / str(pid)).exists():
-            return [pid]
-    except (OSError, ValueError):
-        pass
-    pids = []
-    for entry in proc.iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "ovs-vswitchd":
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-# ------------------------------------------------------------------------------- the sampler
-
-PidGroups = Callable[[], Mapping[str, Iterable[int]]]
-
-
-class CpuSampler(CsvSampler):
-    """A thread appending cumulative CPU seconds (machine and process groups) to cpu.csv.
-
-    `groups()` names the pids of each group in GROUPS; it is called at every sample, so agents
-    that start late are picked up. A process that exits keeps its last reading (sums stay
-    monotonic). Use as a context manager around the workload.
-    """
-
-    thread_name = "cpustats"
-
-    def __init__(self, path: Path, groups: PidGroups, interval_s: float = SAMPLE_INTERVAL_S,
-                 proc: Path = Path("/proc")):
-        super().__init__(path, COLUMNS, interval_s)
-        self.groups = groups
-        self.proc = proc
-        self._last: dict[int, float] = {}      # pid -> last CPU seconds read
-        self._base: tuple[float, ...] | None = None
-
-    def read(self) -> tuple[float, ...]:
-        """Absolute readings in COLUMNS order (time first)."""
-        now = time.time()
-        busy, total, softirq = read_machine(self.proc)
-        pids = self.groups()
-        out = [now, busy, total, softirq]
-        for g in GROUPS:
-            s = 0.0
-            for pid in pids.get(g, ()):
-                v = read_process(pid, self.proc)
-                if v is not None:
-                    self._last[pid] = v
-                s += self._last.get(pid, 0.0)
-            out.append(s)
-        return tuple(out)
-
-    def sample(self) -> None:
-        r = self.read()
-        if self._base is None:
-            self._base = r
-        row = [f"{r[0]:.6f}"] + [f"{x - b:.3f}" for x, b in zip(r[1:], self._base[1:])]
-        self._writer.writerow(row)
-        self._file.flush()
 
 
 # ------------------------------------------------------------------------------- pure analysis
@@ -390,13 +297,13 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
                >= CPU_SATURATED else f"ovs-vswitchd at {stats.ovs_vswitchd_cores_peak:.2f} cores")
         reasons.append(f"CPU saturated ({why} over {WINDOW_S:g} s) while busy links carried "
                        f"less than {LINK_SHORTFALL:.0%} of their ideal load with no fabric "
-                       f"bottleneck to blame: {_links(unexplained)}")
+                       f"bottleneck to blame: {link_list(unexplained)}")
     elif unexplained:
         warnings.append(f"busy links below {LINK_SHORTFALL:.0%} of their ideal load without CPU "
-                        f"saturation (TCP did not fill them): {_links(unexplained)}")
+                        f"saturation (TCP did not fill them): {link_list(unexplained)}")
     if len(short) > len(unexplained):
         warnings.append("busy links below their ideal load behind a fabric bottleneck (e.g. an "
-                        f"ECMP collision): {_links([c for c in short if explained(c)])}")
+                        f"ECMP collision): {link_list([c for c in short if explained(c)])}")
     if stats is not None and stats.ovs_vswitchd_cores_peak >= OVS_CORE_LIMIT and not reasons:
         warnings.append(f"ovs-vswitchd used {stats.ovs_vswitchd_cores_peak:.2f} cores: the "
                         "userspace datapath had no spare capacity (no link fell short for "
@@ -410,27 +317,10 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
     return Fidelity(not reasons, reasons, warnings, stats, checks, dropped)
 
 
-def _links(checks: Sequence[LinkCheck]) -> str:
+def link_list(checks: Sequence[LinkCheck]) -> str:
     more = f" (+{len(checks) - 4} more)" if len(checks) > 4 else ""
     return ", ".join(f"{c.src}->{c.dst} {c.measured_util:.0%} (ideal {c.ideal_util:.0%})"
                      for c in checks[:4]) + more
-
-
-def format_fidelity(f: Fidelity) -> list[str]:
-    """Lines for the printed run summary."""
-    head = "fidelity: " + ("FAITHFUL" if f.faithful else "UNFAITHFUL")
-    if f.cpu is not None:
-        c = f.cpu
-        head += (f"  (cpu {c.machine_busy_mean:.0%} mean / {c.machine_busy_peak:.0%} peak of "
-                 f"{c.cores} cores; ovs-vswitchd {c.ovs_vswitchd_cores_mean:.2f} / "
-                 f"{c.ovs_vswitchd_cores_peak:.2f} cores; agents {c.agents_cores_mean:.2f}; "
-                 f"controller {c.controller_cores_mean:.2f}")
-        if f.busy_links:
-            worst = min(f.busy_links, key=lambda x: x.measured_util / x.ideal_util)
-            head += (f"; busy links at >= {worst.measured_util / worst.ideal_util:.0%} of their "
-                     "ideal load")
-        head += ")"
-    return [head] + [f"  UNFAITHFUL: {r}" for r in f.reasons] + [f"  note: {w}" for w in f.warnings]
 
 
 def per_packet_policy(policy: str) -> bool:
@@ -451,8 +341,8 @@ def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
     (the ideal 'spread' view is exact there; under ECMP their load depends on the hash)."""
     from topologies import model
 
-    from .ideal import equal_cost_paths
-    from .linkstats import read_links_csv
+    from fabric.analysis.ideal import equal_cost_paths
+    from fabric.analysis.links import read_links_csv
     cpu = read_cpu_csv(run_dir / "cpu.csv") if (run_dir / "cpu.csv").exists() else []
     links = read_links_csv(run_dir / "links.csv") if (run_dir / "links.csv").exists() else []
     to_host = {(model.attachment(graph, h)[0], h) for h in model.hosts(graph)}

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import RunError
+from topologies.errors import RunError
 
-log = logging.getLogger("fabric.agents")
+log = logging.getLogger("fabric.run.agents")
 AGENT_PORT = 5201
 
 

@@ -8,10 +8,10 @@ from topologies.model import hosts as fabric_hosts
 from traffic import background, inference, jobs, p2p, trace
 from traffic.plan import TrafficPlan, Transfer
 
-from .errors import SpecError
-from .scaling import Convert, IDENTITY, Scale, fabric_scale
-from .spec import ExperimentSpec, FlowsSpec, StrideSpec
-from .trafficspec import BackgroundSpec, CollectiveJob, InferenceSpec
+from topologies.errors import SpecError
+from traffic.scaling import Convert, IDENTITY, Scale, fabric_scale
+from fabric.spec.experiment import ExperimentSpec, FlowsSpec, StrideSpec
+from fabric.spec.workloads import BackgroundSpec, CollectiveJob, InferenceSpec
 
 
 def resolve_hosts(selection: tuple[str, ...], graph: nx.Graph) -> tuple[str, ...]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import SpecError
+from topologies.errors import SpecError
 
 _SIZE_UNITS = {
     "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,

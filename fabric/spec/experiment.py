@@ -13,7 +13,7 @@ the default) or real units (``units = "real"``) converted through an optional to
     time_dilation = 10       # emulated seconds per real second (default 1)
 
 size factor = host_rate_mbps / (real_link_gbps * 1000) * time_dilation; emulated bytes = real
-bytes * size factor, emulated seconds = real seconds * time_dilation (fabric.scaling). Results
+bytes * size factor, emulated seconds = real seconds * time_dilation (traffic.scaling). Results
 are measured in emulated units; with a [scale] the summary also gives real-unit equivalents and
 each workload's input units. ``units = "real"`` without a [scale] table is a SpecError.
 """
@@ -31,12 +31,11 @@ from topologies.ddc import DEFAULT_EGRESS_QUEUE_PACKETS, DEFAULT_SPEEDUP, build_
 from topologies.leafspine import build_leaf_spine
 from topologies.single import build_single_switch
 
-from .errors import SpecError
-from .failures import check_failures
-from .scaling import ScaleSpec, check_scale
-from .specload import check_name, load, positive
-from .trafficspec import (AllGatherSpec, AllToAllSpec, BackgroundSpec, CollectiveJob,
-                          InferenceSpec, ReduceScatterSpec)
+from topologies.errors import SpecError
+from fabric.spec.failures import check_failures
+from traffic.scaling import ScaleSpec, check_scale
+from fabric.spec.load import check_name, load, positive
+from fabric.spec.workloads import AllGatherSpec, AllToAllSpec, BackgroundSpec, CollectiveJob, InferenceSpec, ReduceScatterSpec
 
 # ---------------------------------------------------------------- fabrics
 
@@ -114,7 +113,7 @@ FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec, DDCSpec]
 @dataclass(frozen=True, kw_only=True)
 class AllReduceSpec(CollectiveJob):
     """All-reduce job over a group of hosts (``hosts = "all"`` or a list of host names);
-    fields shared with the other collectives: fabric.trafficspec.CollectiveJob."""
+    fields shared with the other collectives: fabric.spec.workloads.CollectiveJob."""
     kind: Literal["allreduce"]
     algorithm: Literal["ring", "halving-doubling"] = "ring"
     name: str = "allreduce"
@@ -170,7 +169,7 @@ class RunSpec:
 @dataclass(frozen=True)
 class FailureSpec:
     """Take a fabric link (`link = ["l1", "s1"]`) or a fabric switch (`switch = "ncf1"`) down at
-    t0 + at_s (fabric.failures); `fabric` limits it to the fabric of that name."""
+    t0 + at_s (fabric.run.failures); `fabric` limits it to the fabric of that name."""
     at_s: float
     link: tuple[str, ...] = ()
     switch: str = ""
@@ -186,8 +185,8 @@ class ExperimentSpec:
     description: str = ""
     run: RunSpec = RunSpec()
     reference: str = ""  # `fabric compare`'s reference fabric (a fabric name; "" = default)
-    failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.failures)
-    scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (fabric.scaling)
+    failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.run.failures)
+    scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
 
     def fabric(self, name: str | None = None) -> Any:
         """The named fabric, or the first one."""
@@ -217,8 +216,12 @@ def _as_list(value: Any, key: str) -> list[Any]:
     raise SpecError(key, "expected at least one table")
 
 
-def parse_experiment(doc: dict[str, Any]) -> ExperimentSpec:
-    """Validate a parsed TOML document; raise SpecError naming the first bad key."""
+def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
+    """Validate a parsed TOML document; raise SpecError naming the first bad key.
+
+    Checks everything a spec can check on its own and on each fabric's model; the traffic plans
+    the spec implies are checked one layer up (fabric.plan.experiment.parse_experiment).
+    """
     doc = dict(doc)
     for required in ("name", "fabric", "workload"):
         if required not in doc:
@@ -246,8 +249,6 @@ def parse_experiment(doc: dict[str, Any]) -> ExperimentSpec:
         graph = fab.build()
         check_policy(fab, graph, f"fabric[{i}]")
         check_workload_hosts(spec, graph, f"fabric[{i}]")
-        from .planning import build_plan  # the planners reject impossible groups, by key
-        build_plan(spec, graph)
         check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
     return spec
 
@@ -281,7 +282,7 @@ def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str)
     have = set(hosts(graph))
     for i, w in enumerate(spec.workloads):
         named: list[tuple[str, str]] = []
-        if hasattr(w, "named_hosts"):  # fabric.trafficspec workloads
+        if hasattr(w, "named_hosts"):  # fabric.spec.workloads workloads
             named = [(f"workload[{i}].{k}", h) for k, h in w.named_hosts()]
         elif isinstance(w, StrideSpec):
             chosen = list(have) if w.hosts == ("all",) else list(w.hosts)
@@ -303,8 +304,8 @@ def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str)
                                      f"({graph.graph['name']} has h1..h{len(have)})")
 
 
-def load_experiment(path: str | Path) -> ExperimentSpec:
-    """Read and validate an experiment TOML file."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read an experiment TOML file into a document (SpecError naming the file)."""
     p = Path(path)
     try:
         doc = tomllib.loads(p.read_text())
@@ -312,7 +313,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         raise SpecError(str(p), "no such experiment file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(str(p), f"not valid TOML: {exc}") from None
-    return parse_experiment(doc)
+    return doc
 
 
 def replace(spec: Any, **changes: Any) -> Any:

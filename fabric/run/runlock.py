@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import RunError
+from topologies.errors import RunError
 
 LOCK_PATH = Path(os.environ.get("FABRIC_LOCK", "/run/aifabric-emulator.lock"))
 

@@ -12,7 +12,7 @@
         link_heatmap.png  utilisation of each fabric-tier link direction over time (one run per
                           fabric): collisions show as one link saturated while its twin idles
         index.html        the tables, the setup table and the plots
-        runs/             the run directories (fabric.results), one per fabric x seed
+        runs/             the run directories (fabric.analysis.summary), one per fabric x seed
 
 Plots use matplotlib's Agg backend (no display needed).
 """
@@ -24,8 +24,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .compare import Comparison, RunMetrics, format_comparison, link_rows, table_rows
-from .linkstats import read_links_csv, series
+from fabric.analysis.comparison import Comparison, RunMetrics
+from fabric.report.compare_text import format_comparison, link_rows, table_rows
+from fabric.analysis.links import read_links_csv, series
 
 CSV_COLUMNS = ("row_type", "fabric", "kind", "seed", "status", "workload", "jct_s",
                "iteration_jct_s", "busbw_mbps", "fct_p50_s", "fct_p99_s", "runs", "runs_complete",

@@ -1,4 +1,4 @@
-"""`fabric compare`: one traffic plan on every fabric of an experiment, several seeds each.
+"""`fabric compare` (the numbers: per-run metrics, aggregates over seeds, ratios): one traffic plan on every fabric of an experiment, several seeds each.
 
     experiment.toml ──► check: same plan on every fabric, reference fabric resolved
         for seed in seed .. seed+N-1, for fabric in fabrics:  engine.run_experiment (one at a time)
@@ -23,21 +23,18 @@ Runs that are not complete are excluded from every mean and listed as excluded.
 from __future__ import annotations
 
 import math
-import shutil
 import statistics
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from traffic.records import FlowRecord, read_csv
 
-from .errors import SpecError
-from .linkstats import LinkSample, LinkUtilisation, TierBalance, balance, read_links_csv, utilisation
-from .metrics import to_jsonable
-from .results import RunSummary, new_run_dir
-from .spec import ExperimentSpec
+from topologies.errors import SpecError
+from fabric.analysis.links import LinkSample, LinkUtilisation, TierBalance, balance, read_links_csv, utilisation
+from fabric.analysis.metrics import to_jsonable
+from fabric.analysis.summary import RunSummary
+from fabric.spec.experiment import ExperimentSpec
 
 FORMAT = 1
 
@@ -309,7 +306,7 @@ def reference_fabric(spec: ExperimentSpec) -> str | None:
 def check_comparable(spec: ExperimentSpec) -> None:
     """Every fabric must get the same traffic plan (e.g. hosts = "all" on fabrics of different
     sizes would not); raise SpecError naming the first fabric that differs."""
-    from .planning import build_plan
+    from fabric.plan.traffic import build_plan
     plans = [build_plan(spec, f.build(), spec.seed) for f in spec.fabrics]
     for i, p in enumerate(plans[1:], start=1):
         if (p.transfers, p.collectives) != (plans[0].transfers, plans[0].collectives):
@@ -318,141 +315,3 @@ def check_comparable(spec: ExperimentSpec) -> None:
                             f"{len(plans[0].transfers)} transfers, hosts {p.hosts()} vs "
                             f"{plans[0].hosts()}): a comparison needs the same plan on every fabric; "
                             f"name the hosts in the workload or give the fabrics the same hosts")
-
-
-# ---------------------------------------------------------------- running
-
-def _say(msg: str) -> None:
-    print(f"fabric compare: {msg}", file=sys.stderr, flush=True)
-
-
-def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path, seeds: int,
-                   progress: Callable[[str], None] = _say,
-                   run: Callable[..., RunSummary] | None = None) -> Comparison:
-    """Run every fabric for `seeds` seeds, write the report directory, return the comparison.
-
-    On KeyboardInterrupt the report of the runs finished so far is written (interrupted=True)
-    and the interrupt re-raised.
-    """
-    if seeds < 1:
-        raise SpecError("--seeds", f"must be >= 1, got {seeds}")
-    check_comparable(spec)
-    if run is None:
-        from .engine import run_experiment as run
-    from .compare_report import write_report
-    reference = reference_fabric(spec)
-    report_dir = new_run_dir(out_base, spec.name, "compare")
-    if spec_path is not None:
-        shutil.copy(spec_path, report_dir / "spec.toml")
-    seed_list = [spec.seed + i for i in range(seeds)]
-    total = len(seed_list) * len(spec.fabrics)
-    metrics: list[RunMetrics] = []
-    t0 = time.monotonic()
-    interrupted: BaseException | None = None
-    try:
-        for seed in seed_list:
-            for fab in spec.fabrics:
-                progress(f"[{len(metrics) + 1}/{total}] {fab.name} seed {seed} ...")
-                t = time.monotonic()
-                summary = run(spec, spec_path, report_dir / "runs", fab.name, seed)
-                m = load_run(summary, fab.kind, time.monotonic() - t)
-                metrics.append(m)
-                progress(f"[{len(metrics)}/{total}] {fab.name} seed {seed}: {m.status} in "
-                         f"{m.elapsed_s:.1f} s" + (f" ({m.error})" if m.error else ""))
-    except KeyboardInterrupt as exc:
-        interrupted = exc
-    comp = aggregate(spec.name, [(f.name, f.kind, f.policy) for f in spec.fabrics], metrics,
-                     seed_list, list(dict.fromkeys(w.name for w in spec.workloads)), reference,
-                     spec_path=None if spec_path is None else str(spec_path),
-                     report_dir=str(report_dir), interrupted=interrupted is not None,
-                     elapsed_s=time.monotonic() - t0)
-    write_report(comp, report_dir)
-    if interrupted is not None:
-        raise interrupted
-    return comp
-
-
-# ---------------------------------------------------------------- the table
-
-def _num(x: float | None, scale: float = 1.0, digits: int = 3) -> str:
-    return "-" if x is None else f"{x * scale:.{digits}f}"
-
-
-def _pm(s: Stat, scale: float = 1.0, digits: int = 3) -> str:
-    if s.mean is None:
-        return "-"
-    return _num(s.mean, scale, digits) + ("" if s.stdev is None else f" ±{_num(s.stdev, scale, digits)}")
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x * 100:.{digits}f}%"
-
-
-def table_rows(comp: Comparison) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(workload, [(column, cell), ...] per fabric): the side-by-side table, shared by text and HTML."""
-    out = []
-    for w in comp.workloads:
-        for f in comp.fabrics:
-            a = f.workloads[w]
-            out.append((w, [
-                ("fabric", f.name + (" (ref)" if f.reference else "")), ("kind", f.kind),
-                ("runs ok", f"{f.runs_complete}/{f.runs}"),
-                ("JCT s", _pm(a.jct_s)), ("cv", _pct(a.jct_s.cv)),
-                ("min..max s", "-" if a.jct_s.min is None
-                 else f"{a.jct_s.min:.3f}..{a.jct_s.max:.3f}"),
-                ("JCT xref", _num(a.jct_ratio, digits=2)),
-                ("iter JCT s", _num(a.iteration_jct_s.mean)),
-                ("busbw Mbit/s", _pm(a.busbw_mbps, digits=2)),
-                ("FCT p50 ms", _num(a.fct_p50_s.mean, 1e3, 1)),
-                ("FCT p99 ms", _pm(a.fct_p99_s, 1e3, 1)),
-                ("p99 xref", _num(a.fct_p99_ratio, digits=2)),
-            ]))
-    return out
-
-
-def link_rows(comp: Comparison) -> list[list[tuple[str, str]]]:
-    out = []
-    for f in comp.fabrics:
-        L = f.links
-        out.append([("fabric", f.name), ("fabric links", "0" if L is None else str(L.links)),
-                    ("util mean", "-" if L is None else _pct(L.util_mean.mean)),
-                    ("busiest", "-" if L is None else _pct(L.util_max.mean)),
-                    ("MMR", "-" if L is None else _pm(L.mmr, digits=2)),
-                    ("Jain", "-" if L is None else _pm(L.jain, digits=3))])
-    return out
-
-
-def _render(rows: list[list[tuple[str, str]]]) -> list[str]:
-    heads = [c for c, _ in rows[0]]
-    widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(heads)]
-    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths)))
-    return [line(heads)] + [line([v for _, v in r]) for r in rows]
-
-
-def format_comparison(comp: Comparison) -> str:
-    """The human table `fabric compare` prints (and compare.txt holds)."""
-    seeds = comp.seeds
-    lines = [f"fabric compare: {comp.experiment}, seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per "
-             f"fabric), reference: {comp.reference or 'none (no ratios)'}"
-             + ("  [INTERRUPTED]" if comp.interrupted else ""),
-             "means over complete runs only; ± = sample stdev over seeds; cv = stdev/mean; "
-             "xref = mean / reference mean", ""]
-    rows = table_rows(comp)
-    for w in comp.workloads:
-        lines.append(f"workload {w}  (JCT: first flow start -> last flow end; iter JCT, busbw: "
-                     f"mean over collective iterations)")
-        lines += _render([r for name, r in rows if name == w]) + [""]
-    excluded = [(f.name, e) for f in comp.fabrics for e in f.excluded]
-    if excluded:
-        lines.append("excluded from every mean (not complete):")
-        lines += [f"  {name} seed {e['seed']}: {e['status']}" + (f" ({e['error']})" if e["error"] else "")
-                  for name, e in excluded]
-        lines.append("")
-    lines.append("fabric-tier links (per-direction mean utilisation over the workload window, "
-                 "mean over runs; MMR = busiest/mean)")
-    lines += _render(link_rows(comp)) + [""]
-    for f in comp.fabrics:
-        lines.append(f"setup {f.name}: " + "  ".join(f"{k}={v}" for k, v in f.setup.items()))
-    lines.append(f"\nreport: {comp.report_dir}  ({comp.elapsed_s:.0f} s)")
-    return "\n".join(lines)

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .errors import SpecError
+from topologies.errors import SpecError
 
 
 @dataclass(frozen=True)

@@ -53,11 +53,11 @@ from topologies import model
 from traffic.plan import Transfer, TrafficPlan
 from traffic.records import FlowRecord
 
-from .metrics import CollectiveResult, Distribution
+from fabric.analysis.metrics import CollectiveResult, Distribution
 
 Link = tuple[str, str]                 # directed (from node, to node)
-Path = tuple[str, ...]                 # src host, switches..., dst host
-Chooser = Callable[[Transfer, Sequence[Path]], int]
+Route = tuple[str, ...]                # src host, switches..., dst host
+Chooser = Callable[[Transfer, Sequence[Route]], int]
 View = Literal["spread", "pinned"]
 # The view run summaries use for every policy: exact for per-packet spraying, the no-collision
 # bound for per-flow hashing (whose real choice, the switch hash, is unknown here).
@@ -101,11 +101,11 @@ class WireModel:
 
 # ------------------------------------------------------------------------------- paths
 
-def equal_cost_paths(graph: nx.Graph, src: str, dst: str) -> list[Path]:
+def equal_cost_paths(graph: nx.Graph, src: str, dst: str) -> list[Route]:
     """Every shortest src -> dst path whose inner nodes are switches, in a stable order."""
     dist = model.switch_distances(graph, dst)
     first = model.attachment(graph, src)[0]
-    out: list[Path] = []
+    out: list[Route] = []
 
     def walk(node: str, acc: list[str]) -> None:
         if node == dst:
@@ -128,7 +128,7 @@ def _next_nodes(graph: nx.Graph, switch: str, dst: str, dist: Mapping[str, int])
                   key=lambda n: model.port(graph, switch, n))
 
 
-def spread_shares(paths: Sequence[Path]) -> dict[Link, float]:
+def spread_shares(paths: Sequence[Route]) -> dict[Link, float]:
     """Fraction of a flow on each directed link when every switch splits evenly over next hops.
 
     All paths are shortest paths, so a node sits at the same depth on every path through it;
@@ -156,7 +156,7 @@ def path_shares(path: Path) -> dict[Link, float]:
 
 def hash_chooser(seed: int) -> Chooser:
     """A deterministic stand-in for a switch hash: uniform over paths, fixed per (seed, id)."""
-    def choose(t: Transfer, paths: Sequence[Path]) -> int:
+    def choose(t: Transfer, paths: Sequence[Route]) -> int:
         digest = hashlib.blake2b(f"{seed}:{t.id}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") % len(paths)
     return choose
@@ -238,7 +238,7 @@ class IdealResult:
     jct_s: dict[str, float]                                  # collective id -> ideal JCT
     saturated: dict[Link, list[tuple[float, float]]] = field(default_factory=dict)
     # peak over time of the wire bits/s leaving switch ports: the forwarding work the plan asks
-    # of the switch datapath (fabric.fidelity compares it with what this machine kept up with)
+    # of the switch datapath (fabric.analysis.fidelity compares it with what this machine kept up with)
     peak_forwarding_bps: float = 0.0
     # per link: (seconds it carried anything, bits it carried) -> its utilisation while active
     active: dict[Link, tuple[float, float]] = field(default_factory=dict)
@@ -246,7 +246,7 @@ class IdealResult:
 
     def active_utilisation(self, link: Link) -> float:
         """Bits carried / (seconds active x capacity): 1.0 for a link that is full whenever it
-        carries anything (the figure fabric.fidelity compares with the measured one)."""
+        carries anything (the figure fabric.analysis.fidelity compares with the measured one)."""
         secs, bits = self.active.get(link, (0.0, 0.0))
         return bits / (secs * self.capacity_bps[link]) if secs > 0 else math.nan
 
@@ -282,9 +282,9 @@ class _Routing:
         if view == "pinned" and choose is None:
             raise ValueError("the pinned view needs a path chooser")
         self.graph, self.wire, self.view, self.choose = graph, wire, view, choose
-        self._paths: dict[tuple[str, str], list[Path]] = {}
+        self._paths: dict[tuple[str, str], list[Route]] = {}
 
-    def paths(self, src: str, dst: str) -> list[Path]:
+    def paths(self, src: str, dst: str) -> list[Route]:
         key = (src, dst)
         if key not in self._paths:
             self._paths[key] = equal_cost_paths(self.graph, src, dst)

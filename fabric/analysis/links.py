@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -38,14 +37,12 @@ from typing import Iterable, Iterator, Sequence
 import networkx as nx
 
 from topologies import model
-from topologies.mininet_topo import intf_name
+from topologies.model import intf_name
 
-from .metrics import percentile
-from .sampling import CsvSampler
+from fabric.analysis.metrics import percentile
 
 log = logging.getLogger("fabric.linkstats")
 COLUMNS = ("time", "link", "src", "dst", "tier", "rate_mbps", "tx_bytes", "tx_dropped", "intf")
-SYSFS = Path("/sys/class/net")
 
 
 @dataclass(frozen=True)
@@ -82,44 +79,6 @@ def directions(graph: nx.Graph) -> list[Direction]:
                 out.append(Direction(f"{u}-{v}", src, dst, d["tier"], float(d["rate_mbps"]),
                                      intf_name(src, d["ports"][src])))
     return out
-
-
-class LinkSampler(CsvSampler):
-    """A thread that appends a sample of every direction's counters to links.csv every interval_s.
-
-    Use as a context manager around the workload; rows are flushed per sample so a crashed run
-    keeps what was sampled.
-    """
-
-    thread_name = "linkstats"
-
-    def __init__(self, graph: nx.Graph, path: Path, interval_s: float = 0.25,
-                 sysfs: Path = SYSFS):
-        super().__init__(path, COLUMNS, interval_s)
-        self.dirs = directions(graph)
-        self.sysfs = sysfs
-        self._missing: set[str] = set()
-
-    def _read(self, intf: str, counter: str) -> int | None:
-        try:
-            return int((self.sysfs / intf / "statistics" / counter).read_text())
-        except (OSError, ValueError):
-            if intf not in self._missing:
-                self._missing.add(intf)
-                log.warning("no counters for %s: it is left out of links.csv", intf)
-            return None
-
-    def sample(self) -> None:
-        """Append one sample of every direction."""
-        now = time.time()
-        for d in self.dirs:
-            tx = self._read(d.intf, "tx_bytes")
-            dropped = self._read(d.intf, "tx_dropped")
-            if tx is None or dropped is None:
-                continue
-            self._writer.writerow((f"{now:.6f}", d.link, d.src, d.dst, d.tier, f"{d.rate_mbps:g}",
-                                   tx, dropped, d.intf))
-        self._file.flush()
 
 
 # ---------------------------------------------------------------- pure analysis

@@ -27,7 +27,7 @@ import struct
 import subprocess
 from dataclasses import dataclass
 
-from fabric.errors import SpecError
+from topologies.errors import SpecError
 
 PROBE_LINKS = ("fdprobe0", "fdprobe1")
 PROBE_NFT_TABLE = "fdprobe"

@@ -1,0 +1,89 @@
+"""`fabric compare` (the orchestration): one traffic plan on every fabric of an experiment, several seeds each.
+
+    experiment.toml ──► check: same plan on every fabric, reference fabric resolved
+        for seed in seed .. seed+N-1, for fabric in fabrics:  engine.run_experiment (one at a time)
+            report/runs/<run dir>: summary.json + flows.csv + links.csv ──► RunMetrics
+        aggregate per fabric over seeds (complete runs only) ──► Comparison
+        ──► table (stdout) or --json, report directory (fabric.compare_report)
+
+Seeds matter: traffic.plan.source_port(seed, id) picks each transfer's TCP source port, so ECMP's
+hash, and which flows collide, change from seed to seed; the plan itself does not.
+Fabrics are interleaved per seed (seed 1 on every fabric, then seed 2, ...) so slow drifts of the
+shared machine hit every fabric alike.
+
+Reference fabric: the experiment's top-level ``reference = "<fabric name>"``; when absent, the first
+fabric of kind "single" (the ideal big switch); when there is none, no ratios are reported.
+Ratios are fabric mean / reference mean (JCT, iteration JCT, FCT p99, busbw).
+
+Per run and workload: ``jct_s`` = last flow end - first flow start of the workload (the job
+completion time, compute gaps included; REFERENCE.md), ``iteration_jct_s`` and ``busbw_mbps`` = mean
+over the workload's collective instances (fabric.metrics), FCT p50/p99 from the run summary.
+Runs that are not complete are excluded from every mean and listed as excluded.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+
+from topologies.errors import SpecError
+from fabric.analysis.summary import RunSummary
+from fabric.run.rundir import new_run_dir
+from fabric.spec.experiment import ExperimentSpec
+from fabric.analysis.comparison import (Comparison, RunMetrics, aggregate, check_comparable,
+                                        load_run, reference_fabric)
+
+
+# ---------------------------------------------------------------- running
+
+def _say(msg: str) -> None:
+    print(f"fabric compare: {msg}", file=sys.stderr, flush=True)
+
+
+def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path, seeds: int,
+                   progress: Callable[[str], None] = _say,
+                   run: Callable[..., RunSummary] | None = None) -> Comparison:
+    """Run every fabric for `seeds` seeds, write the report directory, return the comparison.
+
+    On KeyboardInterrupt the report of the runs finished so far is written (interrupted=True)
+    and the interrupt re-raised.
+    """
+    if seeds < 1:
+        raise SpecError("--seeds", f"must be >= 1, got {seeds}")
+    check_comparable(spec)
+    if run is None:
+        from fabric.run.engine import run_experiment as run
+    from fabric.report.compare_files import write_report
+    reference = reference_fabric(spec)
+    report_dir = new_run_dir(out_base, spec.name, "compare")
+    if spec_path is not None:
+        shutil.copy(spec_path, report_dir / "spec.toml")
+    seed_list = [spec.seed + i for i in range(seeds)]
+    total = len(seed_list) * len(spec.fabrics)
+    metrics: list[RunMetrics] = []
+    t0 = time.monotonic()
+    interrupted: BaseException | None = None
+    try:
+        for seed in seed_list:
+            for fab in spec.fabrics:
+                progress(f"[{len(metrics) + 1}/{total}] {fab.name} seed {seed} ...")
+                t = time.monotonic()
+                summary = run(spec, spec_path, report_dir / "runs", fab.name, seed)
+                m = load_run(summary, fab.kind, time.monotonic() - t)
+                metrics.append(m)
+                progress(f"[{len(metrics)}/{total}] {fab.name} seed {seed}: {m.status} in "
+                         f"{m.elapsed_s:.1f} s" + (f" ({m.error})" if m.error else ""))
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    comp = aggregate(spec.name, [(f.name, f.kind, f.policy) for f in spec.fabrics], metrics,
+                     seed_list, list(dict.fromkeys(w.name for w in spec.workloads)), reference,
+                     spec_path=None if spec_path is None else str(spec_path),
+                     report_dir=str(report_dir), interrupted=interrupted is not None,
+                     elapsed_s=time.monotonic() - t0)
+    write_report(comp, report_dir)
+    if interrupted is not None:
+        raise interrupted
+    return comp
