@@ -1,4 +1,4 @@
-"""The `fabric` command: run, compare, check, doctor, clean.
+"""The `fabric` command: run, compare, sweep, check, doctor, clean (a thin layer on fabric.api).
 
 Exit codes: 0 success; 1 the run failed or is partial (results are still on disk); 2 bad input
 (nothing was built); 130 interrupted.
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fabric", help="which [[fabric]] of the file to run (default: the first)")
     run.add_argument("--seed", type=int, help="override the experiment's seed")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_set(run)
     cmp = sub.add_parser("compare", help="run every fabric of an experiment for several seeds and "
                          "write a side-by-side report (fabric/compare.py)")
     cmp.add_argument("experiment", type=Path, help="experiment TOML file listing [[fabric]] entries")
@@ -36,12 +37,38 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help="directory that receives the new report directory (default: runs/)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON (README.md)")
+    _add_set(cmp)
+    swp = sub.add_parser("sweep", help="run an experiment for every value of one or more "
+                         "parameters (--vary) as one comparison and one report (docs/api.md)")
+    swp.add_argument("experiment", type=Path, nargs="?",
+                     help="experiment TOML file (not with --resume)")
+    swp.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
+                     help="a parameter and its values, e.g. fabric[ddc].speedup=1.0,1.25,1.5 "
+                          "(repeat for several: the cross product is run)")
+    swp.add_argument("--zip", action="store_true",
+                     help="pair the i-th values of every --vary instead of the cross product")
+    swp.add_argument("--seeds", type=_seed_count, default=1,
+                     help="seeds per fabric and point: the experiment's seed, seed+1, ... (default: 1)")
+    swp.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                     help="directory that receives the new sweep directory (default: runs/)")
+    swp.add_argument("--resume", type=Path, metavar="DIR",
+                     help="continue an interrupted sweep in DIR: finished runs are not rerun")
+    swp.add_argument("--json", action="store_true", help="print sweep.json instead of the table")
+    _add_set(swp)
     check = sub.add_parser("check", help="validate an experiment file without building anything")
     check.add_argument("experiment", type=Path)
+    _add_set(check)
     doctor = sub.add_parser("doctor", help="what this machine offers, and how to fix what is missing")
     doctor.add_argument("--json", action="store_true")
     sub.add_parser("clean", help="remove leftovers of a crashed run (bridges, links, processes)")
     return p
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a key of the file before it is validated, e.g. "
+                        "fabric.speedup=1.0, workload.stride.size_bytes=8MB, "
+                        "'fabric[ddc].ncfs=8', seed=3 (repeatable; docs/api.md)")
 
 
 def _seed_count(text: str) -> int:
@@ -88,29 +115,40 @@ def _dispatch(args: argparse.Namespace) -> int:
         removed = clean()
         print("\n".join(f"removed {item}" for item in removed) or "nothing to clean")
         return 0
-    from fabric.plan.experiment import load_experiment
-    spec = load_experiment(args.experiment)
+    from fabric import api
+    if args.command == "sweep":
+        return _sweep(args)
+    spec = api.load(args.experiment, args.overrides)
     if args.command == "check":
         print(f"{args.experiment}: ok ({len(spec.fabrics)} fabric(s), "
               f"{len(spec.workloads)} workload(s))")
         return 0
     if args.command == "compare":
-        from fabric.analysis.comparison import check_comparable
         from fabric.report.compare_text import format_comparison
-        from fabric.run.compare import run_comparison
-        check_comparable(spec)  # bad input -> SpecError before anything is built
-        _need_root("fabric compare")
-        comp = run_comparison(spec, args.experiment, args.out, args.seeds)
+        comp = api.compare_runs(spec, args.seeds, args.out, args.experiment)
         print(json.dumps(comp.to_dict(), indent=2) if args.json else format_comparison(comp))
         return 0 if comp.all_complete else 1
-    if args.fabric is not None:
-        spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
-    _need_root("fabric run")
-    from fabric.run.engine import run_experiment
     from fabric.report.summary import format_summary
-    summary = run_experiment(spec, args.experiment, args.out, args.fabric, args.seed)
+    summary = api.run_summary(spec, args.out, args.fabric, args.seed, args.experiment)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
         print(format_summary(summary))
     return 0 if summary.status == "complete" else 1
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from fabric import api
+    from fabric.analysis.sweep import format_sweep
+    if args.resume is not None:
+        if args.experiment is not None or args.vary or args.overrides or args.zip:
+            raise SpecError("--resume", "give only the sweep directory: the experiment, --set, "
+                                        "--vary, --zip and --seeds are read from it")
+        sweep = api.resume_sweep(args.resume)
+    else:
+        if args.experiment is None:
+            raise SpecError("experiment", "give an experiment file (or --resume DIR)")
+        sweep = api.sweep(args.experiment, args.vary, args.overrides, args.zip, args.seeds,
+                          args.out)
+    print(json.dumps(sweep.to_dict(), indent=2) if args.json else format_sweep(sweep))
+    return 0 if sweep.complete else 1

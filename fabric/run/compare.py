@@ -59,7 +59,9 @@ def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     from fabric.report.compare_files import write_report
     reference = reference_fabric(spec)
     report_dir = new_run_dir(out_base, spec.name, "compare")
-    if spec_path is not None:
+    if spec.source_toml:  # the experiment as run (--set overrides applied)
+        (report_dir / "spec.toml").write_text(spec.source_toml)
+    elif spec_path is not None:
         shutil.copy(spec_path, report_dir / "spec.toml")
     seed_list = [spec.seed + i for i in range(seeds)]
     total = len(seed_list) * len(spec.fabrics)

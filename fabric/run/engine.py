@@ -97,7 +97,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
                          setup={**model.setup_table(graph), "policy": fab.policy,
                                 "tcp": spec.run.tcp_congestion_control})
     summary.flows_planned = len(plan.transfers)
-    if spec_path is not None:
+    if spec.source_toml:  # the experiment as run (--set overrides applied)
+        (run_dir / "spec.toml").write_text(spec.source_toml)
+    elif spec_path is not None:
         shutil.copy(spec_path, run_dir / "spec.toml")
     write_json(run_dir / "environment.json", environment(datapath))
     (run_dir / "fabric.json").write_text(json.dumps(model.to_description(graph), indent=1))

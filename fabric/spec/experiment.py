@@ -187,6 +187,8 @@ class ExperimentSpec:
     reference: str = ""  # `fabric compare`'s reference fabric (a fabric name; "" = default)
     failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.run.failures)
     scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
+    # the experiment as TOML text, as run (after --set overrides): written as the run's spec.toml
+    source_toml: str = field(default="", compare=False, repr=False)
 
     def fabric(self, name: str | None = None) -> Any:
         """The named fabric, or the first one."""
