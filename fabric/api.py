@@ -63,6 +63,11 @@ def to_toml(doc: Mapping[str, Any]) -> str:
     return tomlwrite.dumps(dict(doc))
 
 
+def _dir(path: str | Path) -> Path:
+    """Absolute: the controller process runs in the project's directory, not the caller's."""
+    return Path(path).resolve()
+
+
 def _need_root(what: str) -> None:
     if os.geteuid() != 0:
         raise FabricError(f"{what} needs root (Mininet and Open vSwitch do): run it with sudo")
@@ -75,7 +80,7 @@ def run_summary(spec: ExperimentSpec, out: str | Path = DEFAULT_OUT, fabric: str
         spec.fabric(fabric)  # bad name -> SpecError before anything is built
     _need_root("running an experiment")
     from fabric.run.engine import run_experiment
-    return run_experiment(spec, None if spec_path is None else Path(spec_path), Path(out),
+    return run_experiment(spec, None if spec_path is None else Path(spec_path), _dir(out),
                           fabric, seed)
 
 
@@ -93,7 +98,7 @@ def compare_runs(spec: ExperimentSpec, seeds: int = 3, out: str | Path = DEFAULT
     _need_root("a comparison")
     from fabric.run.compare import run_comparison
     kw = {} if progress is None else {"progress": progress}
-    return run_comparison(spec, None if spec_path is None else Path(spec_path), Path(out), seeds,
+    return run_comparison(spec, None if spec_path is None else Path(spec_path), _dir(out), seeds,
                           **kw)
 
 
@@ -114,7 +119,7 @@ def sweep(experiment_file: str | Path, vary: Sequence[str], set: Sequence[str] =
     sweeps.prepare(Path(experiment_file).read_text(), sweeps.read_toml(experiment_file), set,
                    varies, zip)  # every point valid before root is asked for
     _need_root("a sweep")
-    return sweeps.start_sweep(Path(experiment_file), Path(out), vary, set, zip, seeds, **kw)
+    return sweeps.start_sweep(Path(experiment_file), _dir(out), vary, set, zip, seeds, **kw)
 
 
 def resume_sweep(report_dir: str | Path, progress: Callable[[str], None] | None = None) -> Sweep:
@@ -122,7 +127,7 @@ def resume_sweep(report_dir: str | Path, progress: Callable[[str], None] | None 
     from fabric.run import sweep as sweeps
     _need_root("a sweep")
     kw = {} if progress is None else {"progress": progress}
-    return sweeps.resume_sweep(Path(report_dir), **kw)
+    return sweeps.resume_sweep(_dir(report_dir), **kw)
 
 
 def load_sweep(report_dir: str | Path) -> list[MetricRow]:
