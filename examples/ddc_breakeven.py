@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ddc = next(f.name for f in spec.fabrics if f.kind == "ddc")
     other = next(f.name for f in spec.fabrics if f.kind != "ddc")
     workload = spec.workloads[0].name
-    run = lambda s: ratio_at(args.experiment, ddc, other, workload, s, args.seeds,  # noqa: E731
+    run = lambda s: ratio_at(args.experiment, ddc, other, workload, s, args.seeds,
                              args.out, args.set)
     lo, hi = args.lo, args.hi
     r_lo, r_hi = run(lo), run(hi)

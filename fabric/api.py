@@ -12,23 +12,45 @@ help write it), validated exactly like a file: same errors, same key paths.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-from topologies.errors import FabricError, SpecError
+from typing import Any
 
 from fabric.analysis.comparison import Comparison, check_comparable
-from fabric.analysis.results import (ComparisonResult, MetricRow, RunResult, load_comparison,
-                                     load_run)
+from fabric.analysis.results import (
+    ComparisonResult,
+    MetricRow,
+    RunResult,
+    load_comparison,
+    load_run,
+)
 from fabric.analysis.summary import RunSummary
 from fabric.analysis.sweep import Sweep
 from fabric.plan.experiment import experiment_from_document, load_experiment
 from fabric.spec import tomlwrite
 from fabric.spec.experiment import ExperimentSpec
+from topologies.errors import FabricError, SpecError
 
-__all__ = ["experiment", "fabric", "workload", "load", "to_toml", "run", "compare", "sweep",
-           "resume_sweep", "load_run", "load_comparison", "load_sweep", "ExperimentSpec",
-           "RunResult", "ComparisonResult", "MetricRow", "SpecError", "FabricError"]
+__all__ = [
+    "ComparisonResult",
+    "ExperimentSpec",
+    "FabricError",
+    "MetricRow",
+    "RunResult",
+    "SpecError",
+    "compare",
+    "experiment",
+    "fabric",
+    "load",
+    "load_comparison",
+    "load_run",
+    "load_sweep",
+    "resume_sweep",
+    "run",
+    "sweep",
+    "to_toml",
+    "workload",
+]
 
 DEFAULT_OUT = Path("runs")
 
@@ -97,9 +119,10 @@ def compare_runs(spec: ExperimentSpec, seeds: int = 3, out: str | Path = DEFAULT
     check_comparable(spec)  # bad input -> SpecError before anything is built
     _need_root("a comparison")
     from fabric.run.compare import run_comparison
-    kw = {} if progress is None else {"progress": progress}
-    return run_comparison(spec, None if spec_path is None else Path(spec_path), _dir(out), seeds,
-                          **kw)
+    path = None if spec_path is None else Path(spec_path)
+    if progress is None:
+        return run_comparison(spec, path, _dir(out), seeds)
+    return run_comparison(spec, path, _dir(out), seeds, progress)
 
 
 def compare(spec: ExperimentSpec, seeds: int = 3, out: str | Path = DEFAULT_OUT) -> ComparisonResult:
@@ -114,20 +137,16 @@ def sweep(experiment_file: str | Path, vary: Sequence[str], set: Sequence[str] =
     """`fabric sweep`: every point of `vary` ("KEY=V1,V2,...") as one comparison, one report
     directory; Sweep.rows() gives the table. Ctrl-C: see resume_sweep."""
     from fabric.run import sweep as sweeps
-    kw = {} if progress is None else {"progress": progress}
-    varies = [sweeps.parse_vary(v) for v in vary]
-    sweeps.prepare(Path(experiment_file).read_text(), sweeps.read_toml(experiment_file), set,
-                   varies, zip)  # every point valid before root is asked for
+    sweeps.check_sweep(Path(experiment_file), vary, set, zip)  # every point valid before root
     _need_root("a sweep")
-    return sweeps.start_sweep(Path(experiment_file), _dir(out), vary, set, zip, seeds, **kw)
+    return sweeps.start_sweep(Path(experiment_file), _dir(out), vary, set, zip, seeds, progress)
 
 
 def resume_sweep(report_dir: str | Path, progress: Callable[[str], None] | None = None) -> Sweep:
     """Continue an interrupted sweep: the runs it finished are not run again."""
     from fabric.run import sweep as sweeps
     _need_root("a sweep")
-    kw = {} if progress is None else {"progress": progress}
-    return sweeps.resume_sweep(_dir(report_dir), **kw)
+    return sweeps.resume_sweep(_dir(report_dir), progress)
 
 
 def load_sweep(report_dir: str | Path) -> list[MetricRow]:

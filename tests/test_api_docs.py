@@ -13,7 +13,7 @@ from fabric.run.cleanup import leftovers
 from fabric.run.runlock import exclusive_run
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
-BLOCK = re.compile(r"^```python( root)?\n(.*?)^```$", re.S | re.M)
+BLOCK = re.compile(r"^```python( root)?\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
 def blocks(with_root: bool) -> list[str]:
@@ -34,7 +34,7 @@ def run_blocks(codes: list[str], where: Path) -> dict:
     namespace: dict = {"__name__": "api_doc"}
     with inside(where):
         for i, code in enumerate(codes):
-            exec(compile(code, f"{DOC.name} block {i + 1}", "exec"), namespace)
+            exec(compile(code, f"{DOC.name} block {i + 1}", "exec"), namespace)  # noqa: S102 - the doc's own examples
     return namespace
 
 

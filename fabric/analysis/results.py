@@ -14,17 +14,17 @@ import dataclasses
 import json
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-
-from topologies.errors import FabricError
-from traffic.records import FlowRecord, read_csv
+from typing import Any
 
 from fabric.analysis.comparison import RunMetrics, WorkloadRun, measure_run
 from fabric.analysis.links import read_links_csv
 from fabric.analysis.metrics import CollectiveResult, Distribution
 from fabric.analysis.summary import RunSummary
+from topologies.errors import FabricError
+from traffic.records import FlowRecord, read_csv
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,8 @@ class ComparisonResult:
         """The aggregate mean of `metric` for one fabric and workload."""
         for r in self.aggregates:
             if r.fabric == fabric and r.workload == workload:
-                return getattr(r, metric)
+                value: float | None = getattr(r, metric)
+                return value
         raise KeyError(f"no aggregate row for fabric {fabric!r}, workload {workload!r}")
 
 
@@ -174,10 +175,10 @@ def comparison_rows(doc: Mapping[str, Any], params: Mapping[str, str] | None = N
                     point: int | None = None) -> list[MetricRow]:
     """The rows of a comparison document (Comparison.to_dict(), compare.json)."""
     kinds = {f["name"]: f["kind"] for f in doc["fabrics"]}
-    extra = {"params": dict(params or {}), "point": point}
+    ps = dict(params or {})
     rows = [MetricRow("run", r["fabric"], kinds.get(r["fabric"], ""), w, r["seed"], r["status"],
                       v["jct_s"], v["iteration_jct_s"], v["busbw_mbps"], v["fct_p50_s"],
-                      v["fct_p99_s"], run_dir=r["run_dir"] or "", **extra)
+                      v["fct_p99_s"], run_dir=r["run_dir"] or "", params=ps, point=point)
             for r in doc["runs"] for w, v in r["workloads"].items()]
     for f in doc["fabrics"]:
         for w, a in f["workloads"].items():
@@ -186,7 +187,7 @@ def comparison_rows(doc: Mapping[str, Any], params: Mapping[str, str] | None = N
                 a["jct_s"]["mean"], a["iteration_jct_s"]["mean"], a["busbw_mbps"]["mean"],
                 a["fct_p50_s"]["mean"], a["fct_p99_s"]["mean"], a["jct_s"]["n"],
                 a["jct_s"]["stdev"], a["busbw_mbps"]["stdev"], a["fct_p99_s"]["stdev"],
-                a["jct_ratio"], a["busbw_ratio"], a["fct_p99_ratio"], **extra))
+                a["jct_ratio"], a["busbw_ratio"], a["fct_p99_ratio"], params=ps, point=point))
     return rows
 
 
@@ -203,7 +204,8 @@ def load_comparison(report_dir: str | Path) -> ComparisonResult:
 def metrics_to_json(m: RunMetrics) -> dict[str, Any]:
     """A RunMetrics as one JSON object (the per-flow FCTs left out): a sweep's ledger line."""
     from fabric.analysis.metrics import to_jsonable
-    return to_jsonable(dataclasses.replace(m, fct_s=()))
+    out: dict[str, Any] = to_jsonable(dataclasses.replace(m, fct_s=()))
+    return out
 
 
 def metrics_from_json(d: Mapping[str, Any]) -> RunMetrics:

@@ -13,15 +13,15 @@ separates values except inside quotes, brackets or braces; each value is a TOML 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
-
-from topologies.errors import SpecError
+from typing import Any
 
 from fabric.analysis.comparison import Comparison
 from fabric.analysis.metrics import to_jsonable
 from fabric.analysis.results import MetricRow, comparison_rows
 from fabric.spec.overrides import Override, parse_key, parse_override
+from topologies.errors import SpecError
 
 FORMAT = 1
 METRICS = (("jct_s", "JCT (s)"), ("busbw_mbps", "bus bandwidth (Mbit/s)"),
@@ -145,7 +145,7 @@ class Sweep:
 
     def to_dict(self) -> dict[str, Any]:
         """sweep.json: the sweep's parameters and every point's comparison document."""
-        return to_jsonable({
+        out: dict[str, Any] = to_jsonable({
             "format": FORMAT, "experiment": self.experiment, "spec_path": self.spec_path,
             "report_dir": self.report_dir, "vary": [{"key": v.key, "values": list(v.values)}
                                                     for v in self.varies],
@@ -156,6 +156,7 @@ class Sweep:
             "points": [{"index": p.point.index, "params": p.point.params,
                         "comparison": p.comparison.to_dict()} for p in self.points],
         })
+        return out
 
 
 def _cell(x: float | None, scale: float = 1.0, digits: int = 3) -> str:
@@ -195,8 +196,8 @@ def format_sweep(sweep: Sweep) -> str:
             f"runs {sweep.runs_done}/{sweep.runs_total}"
             + ("  [INTERRUPTED: resume with fabric sweep --resume "
                f"{sweep.report_dir}]" if sweep.interrupted else ""))
-    lines = [head, "means over complete runs; ± = sample stdev over seeds; xref = mean / "
-             "reference fabric's mean at the same point", ""]
+    lines = [head, ("means over complete runs; ± = sample stdev over seeds; xref = mean / "
+                    "reference fabric's mean at the same point"), ""]
     rows = table_rows(sweep)
     for w in dict.fromkeys(name for name, _ in rows):
         mine = [r for name, r in rows if name == w]

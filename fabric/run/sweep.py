@@ -24,18 +24,31 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from topologies.errors import SpecError
-
-from fabric.analysis.comparison import RunMetrics, aggregate, check_comparable, load_run, reference_fabric
+from fabric.analysis.comparison import (
+    RunMetrics,
+    aggregate,
+    check_comparable,
+    load_run,
+    reference_fabric,
+)
 from fabric.analysis.results import metrics_from_json, metrics_to_json
-from fabric.analysis.sweep import Point, PointResult, Sweep, Vary, parse_vary, sweep_points
 from fabric.analysis.summary import RunSummary
+from fabric.analysis.sweep import (
+    Point,
+    PointResult,
+    Sweep,
+    Vary,
+    parse_vary,
+    sweep_points,
+)
 from fabric.plan.experiment import experiment_from_document
 from fabric.run.rundir import new_run_dir
 from fabric.spec.experiment import ExperimentSpec, read_toml
+from topologies.errors import SpecError
 
 PLAN_FILE = "sweep-plan.json"
 LEDGER = "runs.jsonl"
@@ -57,15 +70,23 @@ def prepare(spec_text: str, doc: dict[str, Any], sets: Sequence[str], varies: Se
     return out
 
 
+def check_sweep(spec_path: Path, vary: Sequence[str], sets: Sequence[str] = (),
+                zipped: bool = False) -> tuple[list[Vary], list[tuple[Point, ExperimentSpec]]]:
+    """The varied parameters and every point's validated experiment (SpecError otherwise)."""
+    varies = [parse_vary(v) for v in vary]
+    doc = read_toml(spec_path)  # names the file when it is missing or not TOML
+    return varies, prepare(Path(spec_path).read_text(), doc, sets, varies, zipped)
+
+
 def start_sweep(spec_path: Path, out_base: Path, vary: Sequence[str], sets: Sequence[str] = (),
-                zipped: bool = False, seeds: int = 1, progress: Callable[[str], None] = _say,
+                zipped: bool = False, seeds: int = 1,
+                progress: Callable[[str], None] | None = None,
                 run: Callable[..., RunSummary] | None = None) -> Sweep:
     """Validate every point, create the report directory, run the sweep."""
     if seeds < 1:
         raise SpecError("--seeds", f"must be >= 1, got {seeds}")
-    varies = [parse_vary(v) for v in vary]
-    text = Path(spec_path).read_text() if Path(spec_path).exists() else ""
-    points = prepare(text, read_toml(spec_path), sets, varies, zipped)
+    varies, points = check_sweep(spec_path, vary, sets, zipped)
+    text = Path(spec_path).read_text()
     report_dir = new_run_dir(out_base, points[0][1].name, "sweep")
     (report_dir / "spec.toml").write_text(text)
     (report_dir / PLAN_FILE).write_text(json.dumps({
@@ -75,7 +96,7 @@ def start_sweep(spec_path: Path, out_base: Path, vary: Sequence[str], sets: Sequ
                       progress, run)
 
 
-def resume_sweep(report_dir: Path, progress: Callable[[str], None] = _say,
+def resume_sweep(report_dir: Path, progress: Callable[[str], None] | None = None,
                  run: Callable[..., RunSummary] | None = None) -> Sweep:
     """Continue an interrupted sweep from its directory: runs in the ledger are not rerun."""
     plan_path = Path(report_dir) / PLAN_FILE
@@ -115,11 +136,14 @@ def _record(report_dir: Path, point: int, m: RunMetrics) -> None:
 
 def run_points(report_dir: Path, points: list[tuple[Point, ExperimentSpec]], varies: list[Vary],
                zipped: bool, seeds: int, sets: list[str], spec_path: str | None,
-               progress: Callable[[str], None] = _say,
+               progress: Callable[[str], None] | None = None,
                run: Callable[..., RunSummary] | None = None) -> Sweep:
     """Run what the ledger lacks, seed by seed; write the report (also when interrupted)."""
     if run is None:
-        from fabric.run.engine import run_experiment as run
+        from fabric.run.engine import run_experiment
+        run = run_experiment
+    if progress is None:
+        progress = _say
     done = read_ledger(report_dir)
     todo = [(seed_i, point, spec, fab) for seed_i in range(seeds) for point, spec in points
             for fab in spec.fabrics]

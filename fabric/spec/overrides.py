@@ -24,12 +24,12 @@ import copy
 import dataclasses
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
-
-from topologies.errors import SpecError
+from typing import Any
 
 from fabric.spec import tomlwrite
+from topologies.errors import SpecError
 
 SECTIONS = ("fabric", "workload", "failure")  # arrays of tables, addressed by index, name or kind
 _STEP = re.compile(r"(?:^|\.)([A-Za-z_][A-Za-z0-9_-]*)|\[([A-Za-z0-9_-]+)\]")
@@ -104,11 +104,13 @@ def document_text(doc: dict[str, Any], overrides: Sequence[Override], source: st
 
 
 def _spec_class(section: str, table: Any) -> type | None:
-    from fabric.spec.experiment import FABRIC_KINDS, WORKLOAD_KINDS, FailureSpec
+    from fabric.spec.experiment import FABRIC_KINDS, FailureSpec
+    from fabric.spec.workload import WORKLOADS
     if section == "failure":
         return FailureSpec
-    kinds = FABRIC_KINDS if section == "fabric" else WORKLOAD_KINDS
-    return kinds.get(table.get("kind")) if isinstance(table, dict) else None
+    kinds: dict[str, Any] = FABRIC_KINDS if section == "fabric" else WORKLOADS
+    kind = table.get("kind") if isinstance(table, dict) else None
+    return kinds.get(kind) if isinstance(kind, str) else None
 
 
 def _accepts(section: str, table: Any, key: str) -> bool:
