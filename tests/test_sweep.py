@@ -149,3 +149,20 @@ def test_sweep_interrupted_then_resumed_reruns_nothing(tmp_path):
 def test_resume_needs_a_sweep_directory(tmp_path):
     with pytest.raises(SpecError, match="not a sweep directory"):
         sweeps.resume_sweep(tmp_path, run=FakeEngine())
+
+
+def test_load_comparison_gives_the_reports_rows(tmp_path):
+    from fabric.api import load, load_comparison
+    from fabric.run.compare import run_comparison
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text(SPEC)
+    spec = load(spec_file, set=["fabric[ddc].speedup=1.25", "reference=\"ls\""])
+    comp = run_comparison(spec, spec_file, tmp_path / "out", 2, progress=lambda m: None,
+                          run=FakeEngine())
+    back = load_comparison(comp.report_dir)
+    assert back.seeds == [5, 6] and back.reference == "ls"
+    assert len(back.runs) == 4 and len(back.aggregates) == 2
+    ddc = next(f for f in comp.fabrics if f.name == "ddc").workloads["perm"]
+    assert back.mean("ddc", "perm") == pytest.approx(ddc.jct_s.mean)
+    assert back.mean("ddc", "perm", "jct_ratio") == pytest.approx(ddc.jct_ratio)
+    assert "fabric[ddc].speedup=1.25" in (Path(comp.report_dir) / "spec.toml").read_text()
