@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterator
 
 import networkx as nx
 
-from controller.policies import make_policy
 from controller.process import ControllerProcess
 from topologies import model
 from topologies.errors import RunError
@@ -37,10 +36,10 @@ from fabric.plan.traffic import build_plan
 from fabric.run import cleanup
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
-from fabric.run.emulation import EmulatedNetwork
 from fabric.run.failures import FailureInjector
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
+from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
 from fabric.spec.experiment import ExperimentSpec
 
@@ -131,11 +130,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
         raise RunError(f"an earlier run left {', '.join(stale[:5])}"
                        f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
     t = time.monotonic()
-    ctl = ControllerProcess(run_dir / "fabric.json", fab.policy, fab.policy_params,
-                            run_dir / "controller.log", run_dir=run_dir)
-    # the policy's egress queue classes (e.g. `priority`) shape every interface
-    classes = make_policy(fab.policy, graph, fab.policy_params).queue_classes()
-    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir, classes=classes)
+    ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir)
     agents: AgentGroup | None = None
     injector: FailureInjector | None = None
 
@@ -144,12 +139,10 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             raise RunError(f"the controller died (exit code {ctl.returncode}); "
                            f"see {run_dir / 'controller.log'}")
     try:
-        ctl.start()
-        ctl.wait_listening(timeout_s=15)  # else switches back off ~1 s before retrying
-        net.start()
+        bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t
         t = time.monotonic()
-        ctl.wait_ready(timeout_s=30 + 0.5 * len(model.switches(graph)))
+        ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
         t = time.monotonic()
         names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
