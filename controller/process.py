@@ -31,7 +31,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on `host` that is free right now (bind to port 0, read it back)."""
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class ControllerProcess:

@@ -106,7 +106,7 @@ def _check_ovs_installed() -> Check:
     missing = [t for t in ("ovs-vsctl", "ovs-appctl", "ovs-vswitchd", "ovsdb-server") if not datapath.which(t)]
     if missing:
         return Check("openvswitch", False, f"missing: {', '.join(missing)}", "apt-get install openvswitch-switch")
-    return Check("openvswitch", True, _tool_version([datapath.which("ovs-vsctl"), "--version"]) or "installed",
+    return Check("openvswitch", True, _tool_version([datapath.which("ovs-vsctl") or "ovs-vsctl", "--version"]) or "installed",
                  "apt-get install openvswitch-switch")
 
 

@@ -246,7 +246,8 @@ class Agent:
 
     def _send(self, t: Transfer) -> None:
         start = time.time()
-        sent, sport, sock = 0, '', None
+        sent, sock = 0, None
+        sport: int | str = ''
         try:
             sock, sport = self._connect(t)
             hdr = json.dumps({'id': t.id, 'src': t.src, 'dst': t.dst, 'size': t.size_bytes,

@@ -149,7 +149,7 @@ def spread_shares(paths: Sequence[Route]) -> dict[Link, float]:
     return share
 
 
-def path_shares(path: Path) -> dict[Link, float]:
+def path_shares(path: Route) -> dict[Link, float]:
     """A flow pinned to one path: share 1 on each of its links."""
     return {(a, b): 1.0 for a, b in zip(path, path[1:])}
 
@@ -260,9 +260,9 @@ class IdealResult:
         link -> longest stretch in seconds."""
         out = {}
         for l, spans in self.saturated.items():
-            longest, start, last = 0.0, None, None
+            longest, start, last = 0.0, -math.inf, -math.inf
             for a, b in spans:
-                if start is None or a - last > max_gap_s:
+                if a - last > max_gap_s:
                     start = a
                 last = b
                 longest = max(longest, b - start)
@@ -518,13 +518,13 @@ class IdealSummary:
 
 def summarize(result: IdealResult, records: Iterable[FlowRecord]) -> IdealSummary:
     """Measured flows against the ideal result of the same plan."""
-    done = [(r, result.flows[r.flow_id]) for r in records
+    done = [(r.fct_s, result.flows[r.flow_id]) for r in records
             if r.complete and r.fct_s is not None and r.flow_id in result.flows]
     return IdealSummary(
         result.view, result.wire.goodput_factor, result.makespan_s,
         Distribution.of(f.fct_s for f in result.flows.values()),
-        Distribution.of(r.fct_s / f.fct_s for r, f in done if f.fct_s > 0),
-        Distribution.of(fct_slowdown(r.fct_s, f.alone_fct_s) for r, f in done
+        Distribution.of(fct / f.fct_s for fct, f in done if f.fct_s > 0),
+        Distribution.of(fct_slowdown(fct, f.alone_fct_s) for fct, f in done
                         if f.alone_fct_s > 0))
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fabric.analysis.fidelity import Fidelity
+from fabric.analysis.ideal import IdealSummary
 from fabric.analysis.metrics import CollectiveResult, Distribution, JobResult, to_jsonable
 
 
@@ -39,8 +41,8 @@ class RunSummary:
     # section is a top-level key after "jobs"
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     scale: dict[str, Any] | None = None                       # fabric.scaling.Scale.describe
-    ideal: Any = None        # fabric.ideal.IdealSummary: the max-min fluid model beside the run
-    fidelity: Any = None     # fabric.fidelity.Fidelity: did the emulation keep up (CPU, links)
+    ideal: IdealSummary | None = None  # the max-min fluid model beside the run
+    fidelity: Fidelity | None = None   # did the emulation keep up (CPU, links)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = to_jsonable(self)

@@ -34,7 +34,7 @@ class AgentGroup:
         self.out_dir = out_dir
         self.deadline_s = deadline_s
         self.tcp_cc = tcp_cc
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen[str]] = {}
         self.events: "queue.Queue[tuple[str, str]]" = queue.Queue()
         self.status: dict[str, str] = {}
 
@@ -53,7 +53,7 @@ class AgentGroup:
             self.procs[name] = proc
             threading.Thread(target=self._read, args=(name, proc), daemon=True).start()
 
-    def _read(self, name: str, proc: subprocess.Popen) -> None:
+    def _read(self, name: str, proc: subprocess.Popen[str]) -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
             self.events.put((name, line.strip()))
         self.events.put((name, EXIT))

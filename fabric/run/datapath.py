@@ -108,8 +108,8 @@ def _genl_family_exists(name: str) -> bool | None:
     (mtype,) = struct.unpack_from("=H", data, 4)
     if mtype == 2:  # NLMSG_ERROR: 0 would be an ack, -ENOENT means no such family
         (err,) = struct.unpack_from("=i", data, 16)
-        return err == 0
-    return mtype == 0x10
+        return bool(err == 0)
+    return bool(mtype == 0x10)
 
 
 def _kernel_config(option: str) -> str | None:

@@ -17,7 +17,8 @@ from typing import Any
 import networkx as nx
 
 from topologies import model
-from topologies.mininet_topo import ModelTopo, intf_name
+from topologies.mininet_topo import ModelTopo
+from topologies.model import intf_name
 
 from fabric.analysis import tcp as tcpstats
 from topologies.errors import RunError

@@ -41,7 +41,7 @@ from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
-from fabric.spec.experiment import ExperimentSpec
+from fabric.spec.experiment import ExperimentSpec, FabricSpec
 
 log = logging.getLogger("fabric.run.engine")
 
@@ -122,7 +122,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     return summary
 
 
-def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
+def _emulate(spec: ExperimentSpec, fab: FabricSpec, graph: nx.Graph, plan: TrafficPlan, run_dir: Path,
              datapath: str, summary: RunSummary) -> None:
     phases = summary.phases_s
     stale = [item for item in cleanup.leftovers() if not item.startswith("process ")]
