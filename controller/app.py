@@ -78,7 +78,7 @@ def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
 class FabricController(app_manager.OSKenApp):
     """Installs the policy's state on every switch of the fabric and reports progress."""
 
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]  # noqa: RUF012 - os-ken reads this class attribute
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -102,7 +102,7 @@ def own_listener(port: int) -> bool:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    want = "0100007F:%04X" % port
+    want = f"0100007F:{port:04X}"
     with open("/proc/net/tcp") as f:
         for row in f.readlines()[1:]:
             cols = row.split()

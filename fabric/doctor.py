@@ -106,7 +106,8 @@ def _check_ovs_installed() -> Check:
     missing = [t for t in ("ovs-vsctl", "ovs-appctl", "ovs-vswitchd", "ovsdb-server") if not datapath.which(t)]
     if missing:
         return Check("openvswitch", False, f"missing: {', '.join(missing)}", "apt-get install openvswitch-switch")
-    return Check("openvswitch", True, _tool_version([datapath.which("ovs-vsctl") or "ovs-vsctl", "--version"]) or "installed",
+    vsctl = datapath.which("ovs-vsctl") or "ovs-vsctl"
+    return Check("openvswitch", True, _tool_version([vsctl, "--version"]) or "installed",
                  "apt-get install openvswitch-switch")
 
 
@@ -237,7 +238,8 @@ def to_json(results: list[Check]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fabric doctor",
-                                     description="Check what this machine offers the emulator and how to fix what is missing.")
+                                     description="Check what this machine offers the emulator and how to fix "
+                                                 "what is missing.")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     results = checks()

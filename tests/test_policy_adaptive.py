@@ -184,7 +184,7 @@ def test_ack_streams_are_never_elephants():
     two_flows(run, ports)
     run.now += 0.5
     run.fab.tick(0.5)
-    for (src, sport), pkt in run.flows.items():   # 5 Mbit/s of 66-byte packets
+    for (src, _sport), pkt in run.flows.items():   # 5 Mbit/s of 66-byte packets
         run.fab.send(src, pkt, int(5 * MBIT * 0.5), packets=int(5 * MBIT * 0.5 / 66))
     for sw in ("l1", "l2"):
         t = run.fab.tables[sw]

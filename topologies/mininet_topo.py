@@ -26,6 +26,6 @@ class ModelTopo(Topo):  # type: ignore[misc]  # Mininet has no type information
             if d["role"] == HOST:
                 self.addHost(name, ip=f"{d['ip']}/{HOST_SUBNET.prefixlen}", mac=d["mac"])
             else:
-                self.addSwitch(name, dpid="%016x" % d["dpid"])
+                self.addSwitch(name, dpid=f"{d['dpid']:016x}")
         for u, v, d in graph.edges(data=True):
             self.addLink(u, v, port1=d["ports"][u], port2=d["ports"][v])

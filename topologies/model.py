@@ -43,7 +43,7 @@ def host_ip(index: int) -> str:
 
 def host_mac(index: int) -> str:
     """Locally administered MAC of the index-th host (1-based)."""
-    return "02:00:00:%02x:%02x:%02x" % ((index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF)
+    return f"02:00:00:{(index >> 16) & 0xFF:02x}:{(index >> 8) & 0xFF:02x}:{index & 0xFF:02x}"
 
 
 class PortAllocator:

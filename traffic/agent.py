@@ -79,7 +79,7 @@ class CsvLog:
 
     def __init__(self, path: Path, columns: Sequence[str]):
         self._lock = threading.Lock()
-        self._f: Any = open(path, 'w', newline='')
+        self._f: Any = open(path, 'w', newline='')  # noqa: SIM115 - closed by close()
         self._w = csv.writer(self._f, lineterminator='\n')
         self._w.writerow(columns)
         self._f.flush()

@@ -301,7 +301,7 @@ def _collective_from(d: Any, key: str) -> Collective:
 
 def _find_cycle(transfers: Iterable[Transfer]) -> list[int] | None:
     """A dependency cycle as a list of ids, or None (iterative DFS; plans can be large)."""
-    deps = {t.id: [a for a in t.after] for t in transfers}
+    deps = {t.id: list(t.after) for t in transfers}
     state: dict[int, int] = {}  # 1 = on stack, 2 = done
     for root in deps:
         if state.get(root):

@@ -51,7 +51,7 @@ def parse_timestamp(text: str) -> float:
 def read_azure_trace(path: str | Path) -> list[TraceRow]:
     """Rows of an Azure-format trace CSV, sorted by time; SpecError('trace') naming the line."""
     try:
-        f = open(path, newline='')
+        f = open(path, newline='')  # noqa: SIM115 - the `with f` below closes it
     except OSError as e:
         raise SpecError('trace', f'cannot read {path}: {e}') from None
     rows: list[TraceRow] = []

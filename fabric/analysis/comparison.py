@@ -204,7 +204,7 @@ class Comparison:
                 "name": f.name, "kind": f.kind, "policy": f.policy, "reference": f.reference,
                 "setup": f.setup, "runs": f.runs, "runs_complete": f.runs_complete,
                 "excluded": f.excluded,
-                "workloads": {w: a for w, a in f.workloads.items()},
+                "workloads": dict(f.workloads),
                 "links": None if f.links is None else {
                     "links": f.links.links, "util_mean": f.links.util_mean,
                     "util_max": f.links.util_max, "mmr": f.links.mmr, "jain": f.links.jain,

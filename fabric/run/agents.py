@@ -46,7 +46,7 @@ class AgentGroup:
                     "--out", str(self.out_dir), "--deadline-s", str(self.deadline_s)]
             if self.tcp_cc:
                 argv += ["--tcp-cc", self.tcp_cc]
-            err = open(self.out_dir / f"{name}.stderr", "w")
+            err = open(self.out_dir / f"{name}.stderr", "w")  # noqa: SIM115 - closed below
             proc = host.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                               text=True, bufsize=1)
             err.close()
@@ -69,7 +69,8 @@ class AgentGroup:
             except queue.Empty:
                 if time.monotonic() > end:
                     raise RunError(f"agents timed out after {timeout_s:.0f} s waiting for "
-                                   f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}")
+                                   f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}"
+                                   ) from None
                 continue
             word = proto.kind(line)
             if name not in pending:  # e.g. the EXIT that follows an agent's DONE

@@ -174,7 +174,8 @@ def choose_datapath(preference: str = "auto") -> str:
     Raises SpecError("run.datapath", ...) for an unknown preference, or when 'kernel' is demanded but absent.
     """
     if preference not in DATAPATH_PREFERENCES:
-        raise SpecError("run.datapath", f"unknown datapath {preference!r}; use one of {', '.join(DATAPATH_PREFERENCES)}")
+        raise SpecError("run.datapath",
+                        f"unknown datapath {preference!r}; use one of {', '.join(DATAPATH_PREFERENCES)}")
     if preference == "user":
         return "user"
     probe = kernel_ovs_available()

@@ -48,7 +48,7 @@ class CsvSampler:
             self.sample()
 
     def start(self) -> "CsvSampler":
-        self._file = open(self.path, "w", newline="")
+        self._file = open(self.path, "w", newline="")  # noqa: SIM115 - closed by stop()
         self._writer = csv.writer(self._file)
         self._writer.writerow(self.columns)
         self.sample()
