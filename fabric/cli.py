@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     except FabricError as exc:
         print(f"fabric: {exc}", file=sys.stderr)
         return 1
+    finally:  # main() may be called in-process (tests): leave the root logger as found
+        logging.getLogger().removeHandler(console)
 
 
 def _need_root(what: str) -> None:
