@@ -70,7 +70,7 @@ def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
     def wrapper(self: Any, ev: Any) -> None:
         try:
             handler(self, ev)
-        except Exception:  # noqa: BLE001 - a controller must survive its own bugs
+        except Exception:
             LOG.exception("handler %s failed on %s", handler.__name__, type(ev).__name__)
     return wrapper
 
@@ -315,7 +315,7 @@ class FabricController(app_manager.OSKenApp):
             hub.sleep(self.recorder.interval_s)
             try:
                 self._request_records()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 LOG.exception("port statistics request failed")
 
     def _request_records(self) -> None:
@@ -335,7 +335,7 @@ class FabricController(app_manager.OSKenApp):
             hub.sleep(interval)
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 LOG.exception("policy tick failed")
 
     def _installed_datapaths(self) -> list[Any]:

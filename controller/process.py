@@ -74,7 +74,7 @@ class ControllerProcess:
                     "--stats-interval-s", f"{self.stats_interval_s:g}"]
         return cmd + (["--debug"] if self.debug else [])
 
-    def start(self) -> "ControllerProcess":
+    def start(self) -> ControllerProcess:
         """Spawn the controller; returns at once (use wait_ready)."""
         if self._proc is not None:
             raise RunError("controller already started")
@@ -117,7 +117,7 @@ class ControllerProcess:
             self._reader.join(timeout_s)
         return proc.returncode
 
-    def __enter__(self) -> "ControllerProcess":
+    def __enter__(self) -> ControllerProcess:
         return self.start() if self._proc is None else self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -78,7 +78,7 @@ def _check_system_python() -> Check:
 def _check_module(name: str, module: str, dist: str, fix: str, note: str = "") -> Check:
     try:
         mod = importlib.import_module(module)
-    except Exception as e:  # noqa: BLE001 - any import failure is "missing"
+    except Exception as e:
         return Check(name, False, f"not importable from {sys.executable}: {type(e).__name__}: {e}", fix)
     ver = _version(dist) or getattr(mod, "__version__", None) or getattr(mod, "VERSION", None) or "?"
     return Check(name, True, f"{dist} {ver}" + (f"; {note}" if note else ""), fix)
@@ -199,7 +199,7 @@ def checks() -> list[Check]:
     for fn in CHECKS:
         try:
             out.append(fn())
-        except Exception as e:  # noqa: BLE001 - the doctor must always finish its report
+        except Exception as e:
             name = fn.__name__.removeprefix("_check_").replace("_", " ")
             out.append(Check(name, False, f"check crashed: {type(e).__name__}: {e}", "report this as a bug"))
     return out

@@ -91,7 +91,7 @@ class FakeFlowTable:
         self.now = 0.0   # the switch's clock (s): tests advance it; flow durations use it
 
     # ------------------------------------------------------------ applying messages
-    def apply_all(self, msgs: Iterable[Any]) -> "FakeFlowTable":
+    def apply_all(self, msgs: Iterable[Any]) -> FakeFlowTable:
         for msg in msgs:
             self.apply(msg)
         return self

@@ -82,7 +82,7 @@ def serve_as_switch(port: int, dpid: int, timeout_s: float = 10.0) -> list[int]:
         while time.monotonic() < deadline:
             try:
                 data = s.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 if 20 in seen:       # barriers answered and nothing more: installed
                     break
                 continue

@@ -174,9 +174,8 @@ def test_busy_port_is_an_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         with ControllerProcess(path, "ecmp", {}, tmp_path / "c.log",
-                               port=s.getsockname()[1]) as ctl:
-            with pytest.raises(RunError, match="in use"):
-                ctl.wait_listening(10)
+                               port=s.getsockname()[1]) as ctl, pytest.raises(RunError, match="in use"):
+            ctl.wait_listening(10)
 
 
 def test_sigkill_is_noticed(tmp_path):

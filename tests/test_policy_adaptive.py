@@ -162,7 +162,7 @@ def test_two_elephants_on_one_uplink_are_separated_and_the_move_reported():
     assert run.policy.take_reports() == []
     # separated now: the next intervals move nothing
     for _ in range(3):
-        assert run.advance(0.5, {k: 20.0 for k in traffic}) == []
+        assert run.advance(0.5, dict.fromkeys(traffic, 20.0)) == []
 
 
 def test_flows_already_apart_and_mice_are_left_alone():

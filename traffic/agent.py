@@ -269,7 +269,7 @@ class Agent:
             with self.cond:
                 self.acked.add(t.id)
                 self._check_done()
-        except Exception as e:  # noqa: BLE001 - any failure must be recorded, not lost
+        except Exception as e:
             with self.cond:
                 # stopped by a signal or by another failure: say why (never 'aborted: None')
                 cause = self.failure or ('agent stopped' if self.stopping else None)
@@ -362,7 +362,7 @@ class Agent:
             self.socks.add(conn)
         try:
             self._receive(conn, addr)
-        except Exception as e:  # noqa: BLE001 - bad header, short read, socket error
+        except Exception as e:
             if not self.stopping:
                 self.fail(f'receive from {addr[0]}:{addr[1]}: {e or type(e).__name__}')
         finally:

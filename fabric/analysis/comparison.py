@@ -42,7 +42,7 @@ class Stat:
     max: float | None
 
     @classmethod
-    def of(cls, values: Iterable[float | None]) -> "Stat":
+    def of(cls, values: Iterable[float | None]) -> Stat:
         xs = [float(v) for v in values if v is not None and not math.isnan(v)]
         if not xs:
             return cls(0, None, None, None, None, None)

@@ -78,7 +78,7 @@ class WireModel:
     store_and_forward: bool = True   # the last frame crosses every link after the bottleneck
 
     @classmethod
-    def none(cls) -> "WireModel":
+    def none(cls) -> WireModel:
         """No overhead and no latency: the textbook fluid model (size / rate)."""
         return cls(frame_bytes=1448, ack_frame_bytes=0, syn_frame_bytes=0, header_bytes=0,
                    store_and_forward=False)
@@ -151,7 +151,7 @@ def spread_shares(paths: Sequence[Route]) -> dict[Link, float]:
 
 def path_shares(path: Route) -> dict[Link, float]:
     """A flow pinned to one path: share 1 on each of its links."""
-    return {(a, b): 1.0 for a, b in zip(path, path[1:])}
+    return dict.fromkeys(zip(path, path[1:]), 1.0)
 
 
 def hash_chooser(seed: int) -> Chooser:
@@ -190,7 +190,7 @@ def _fill(demands: Mapping[int, Mapping[Link, float]],
             if a > 0:
                 on_link.setdefault(l, []).append(f)
                 coef[l] = coef.get(l, 0.0) + a
-    used = {l: 0.0 for l in coef}
+    used = dict.fromkeys(coef, 0.0)
     heap = [(capacity[l] / a, l) for l, a in coef.items()]
     heapq.heapify(heap)
     while heap:

@@ -52,7 +52,7 @@ class Distribution:
     max: float
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> "Distribution":
+    def of(cls, values: Iterable[float]) -> Distribution:
         xs = [float(v) for v in values]
         if not xs:
             nan = math.nan

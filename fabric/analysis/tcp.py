@@ -45,7 +45,7 @@ def delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]
 
 def total(deltas: Iterable[Mapping[str, int]]) -> dict[str, int]:
     """Sum of per-host deltas, plus derived rates (per million segments sent)."""
-    out = {k: 0 for k in COUNTERS}
+    out = dict.fromkeys(COUNTERS, 0)
     for d in deltas:
         for k, v in d.items():
             out[k] += v

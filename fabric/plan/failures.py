@@ -6,7 +6,7 @@ connection stays up), as when a real fabric box loses its links.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 import networkx as nx
 

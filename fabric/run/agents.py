@@ -35,7 +35,7 @@ class AgentGroup:
         self.deadline_s = deadline_s
         self.tcp_cc = tcp_cc
         self.procs: dict[str, subprocess.Popen[str]] = {}
-        self.events: "queue.Queue[tuple[str, str]]" = queue.Queue()
+        self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.status: dict[str, str] = {}
 
     def start(self) -> None:

@@ -80,15 +80,15 @@ class EmulatedNetwork:
         net, self.net = self.net, None
         try:
             net.stop()
-        except Exception as exc:  # noqa: BLE001 - teardown must go on
+        except Exception as exc:
             log.error("mininet stop failed: %s", exc)
         for ctl in net.controllers:  # RemoteController.stop() leaves its shell running
             try:
                 ctl.terminate()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.error("stopping %s's shell failed: %s", ctl.name, exc)
 
-    def __enter__(self) -> "EmulatedNetwork":
+    def __enter__(self) -> EmulatedNetwork:
         self.start()
         return self
 

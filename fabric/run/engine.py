@@ -112,7 +112,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
         except RunError as exc:
             summary.error = str(exc)
             log.error("run failed: %s", exc)
-        except Exception as exc:  # noqa: BLE001 - record, then report as a failed run
+        except Exception as exc:
             summary.error = f"{type(exc).__name__}: {exc}"
             log.exception("run crashed")
         finally:
@@ -184,7 +184,7 @@ def _teardown(*steps: Callable[[], Any] | None) -> None:
             continue
         try:
             step()
-        except BaseException as exc:  # noqa: BLE001 - finish the teardown, re-raise below
+        except BaseException as exc:
             log.error("teardown step %s failed: %r", getattr(step, "__qualname__", step), exc)
             first = first or exc
     if first is not None:
