@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -165,7 +166,7 @@ def trace_hash_mask(text: str) -> int | None:
 PATH_COLUMNS = ("flow_id", "src", "dst", "sport", "dport", "via", "path")
 
 
-def write_paths(paths: Iterable[FlowPath], path: "Path") -> None:
+def write_paths(paths: Iterable[FlowPath], path: Path) -> None:
     """paths.csv: one row per flow; `path` is the node list joined by '>' (empty: sprayed)."""
     import csv
     with open(path, "w", newline="") as f:
@@ -175,7 +176,7 @@ def write_paths(paths: Iterable[FlowPath], path: "Path") -> None:
             w.writerow([p.flow_id, p.src, p.dst, p.sport, p.dport, p.via, ">".join(p.path)])
 
 
-def read_paths(path: "Path") -> list[FlowPath]:
+def read_paths(path: Path) -> list[FlowPath]:
     import csv
     out = []
     try:
@@ -187,3 +188,29 @@ def read_paths(path: "Path") -> list[FlowPath]:
     except (OSError, KeyError, ValueError):
         return out
     return out
+
+
+def sent_ports(agents_dir: Path) -> dict[int, int]:
+    """Flow id -> the TCP source port its sender really used (agents' <host>.send.csv)."""
+    import csv
+    out: dict[int, int] = {}
+    for f in sorted(Path(agents_dir).glob("*.send.csv")):
+        try:
+            with open(f, newline="") as fh:
+                for row in csv.DictReader(fh):
+                    if row.get("sport", "").isdigit() and row.get("id", "").isdigit():
+                        out[int(row["id"])] = int(row["sport"])
+        except OSError:
+            continue
+    return out
+
+
+def run_collisions(paths: Iterable[FlowPath], records: Iterable[Any], agents_dir: Path,
+                   fabric_nodes: set[str]) -> list[Collision]:
+    """Collisions of a run's complete flows, leaving out any flow whose sender had to use
+    another source port than the traced one (its hash, hence its path, is then unknown)."""
+    used = sent_ports(agents_dir)
+    spans = {r.flow_id: (r.start, r.end) for r in records
+             if r.complete and r.start is not None and r.end is not None}
+    known = [p for p in paths if used.get(p.flow_id, p.sport) == p.sport and p.via == "hash"]
+    return collisions(known, spans, fabric_nodes)

@@ -18,7 +18,6 @@ from typing import Any
 
 from mininet.cli import CLI
 
-from fabric.run.session import Session
 
 
 class FabricCLI(CLI):
@@ -26,7 +25,8 @@ class FabricCLI(CLI):
 
     prompt = "fabric> "
 
-    def __init__(self, mininet: Any, session: Session, **kwargs: Any):
+    def __init__(self, mininet: Any, session: Any, **kwargs: Any):
+        """`session`: the fabric.run.session.Session behind our commands."""
         from mininet import log as mnlog
         self.session = session
         self._busy = False

@@ -41,7 +41,7 @@ from fabric.run.datapath import choose_datapath
 from fabric.run.emulation import EmulatedNetwork
 from fabric.run.failures import FailureInjector
 from fabric.run.live import LiveServer, start_live
-from fabric.analysis.paths import write_paths
+from fabric.analysis.paths import read_paths, run_collisions, write_paths
 from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
@@ -250,6 +250,9 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
         records = collect(run_dir / "agents", plan) if (run_dir / "agents").exists() else []
         write_csv(records, run_dir / "flows.csv")
         summary.flows_complete = sum(1 for r in records if r.complete)
+        summary.collisions = [c.text() for c in run_collisions(
+            read_paths(run_dir / "paths.csv"), records, run_dir / "agents",
+            set(model.switches(graph)))]
         summary.fct_s = metrics.fct_distribution(records)
         for name in sorted({r.workload for r in records}):
             summary.fct_by_workload[name] = metrics.fct_distribution(

@@ -34,7 +34,7 @@ from traffic.records import collect, write_csv
 
 from fabric.analysis import metrics
 from fabric.analysis.live import LiveState
-from fabric.analysis.paths import FlowPath, collisions, read_paths, write_paths
+from fabric.analysis.paths import FlowPath, read_paths, run_collisions, write_paths
 from fabric.analysis.summary import write_json
 from fabric.plan.traffic import build_plan
 from fabric.run.agents import AgentGroup
@@ -184,8 +184,8 @@ class Session:
         return "\n".join(lines)
 
     def _collisions(self, wdir: Path, records: list[Any]) -> list[Any]:
-        spans = {r.flow_id: (r.start, r.end) for r in records if r.start and r.end}
-        return collisions(read_paths(wdir / "paths.csv"), spans, set(model.switches(self.graph)))
+        return run_collisions(read_paths(wdir / "paths.csv"), records, wdir / "agents",
+                              set(model.switches(self.graph)))
 
     def stop(self) -> None:
         """Stop the workload in flight (at teardown)."""
@@ -374,6 +374,7 @@ def fabric_up(spec: Any, spec_path: Path | None, out_base: Path, fabric_name: st
                         out.flush()
                         FabricCLI(net.net, session, **({"stdin": stdin} if stdin else {}))
                     finally:
+                        log.info("tearing the fabric down")
                         _say(out, "fabric: tearing the fabric down")
                         session.stop()
                         if server is not None:
