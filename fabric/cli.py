@@ -147,8 +147,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     _need_root("fabric run")
     from fabric.run.engine import run_experiment
     from fabric.report.summary import format_summary
+    from fabric.run.session import own_by_invoker
     summary = run_experiment(spec, args.experiment, args.out, args.fabric, args.seed,
                              live_port=args.live)
+    own_by_invoker(Path(summary.run_dir))   # under sudo: the user's files, not root's
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

@@ -200,3 +200,64 @@ def test_describe_switch_names_next_hops_and_bucket_counters():
     text = describe_switch(g, "l1", flows, groups, stats)
     assert "to h1: -> h1" in text
     assert "to h3: ECMP group 1 [s1 4 pkts | s2 6 pkts]" in text
+
+
+def test_demo_runs_every_step_pausing_and_reports_the_measured_figures(tmp_path):
+    import io
+    from fabric.analysis.summary import RunSummary
+    from fabric.run.demo import STEPS, run_lesson
+    calls, pauses = [], []
+
+    def fake_run(spec, path, out, fabric, live_port=None):
+        d = tmp_path / f"run-{len(calls)}"
+        d.mkdir()
+        calls.append((path.name, fabric, live_port))
+        length = 2.0 if fabric == "single" else 3.0
+        (d / "flows.csv").write_text("flow_id,start,end,complete\n"
+                                     f"0,10.0,{10.0 + length},True\n1,10.5,11.0,True\n")
+        if fabric == "adaptive":
+            (d / "moves.csv").write_text("time,switch\n1.0,l1\n2.0,l2\n")
+        s = RunSummary("lesson", fabric, "ecmp", 1, str(d), status="complete")
+        if fabric == "ecmp":
+            s.collisions = ["h1->h3 and h2->h4 collided on l1->s1 (1 flow pair, 1.00 s together)"]
+        return s
+    out = io.StringIO()
+    code = run_lesson(tmp_path, pause=True, steps=STEPS, stdout=out, wait=pauses.append,
+                      run=fake_run, live_port=7)
+    text = out.getvalue()
+    assert code == 0
+    assert [c[1] for c in calls] == [s.fabric for s in STEPS]
+    assert all(Path(ROOT / "examples" / c[0]).exists() and c[2] == 7 for c in calls)
+    assert len(pauses) == 2 * len(STEPS) - 1          # before each run, between steps
+    assert "job time 3.00 s (1.50x the one switch's 2.00 s)" in text
+    assert "h1->h3 and h2->h4 collided on l1->s1" in text
+    assert "moves: adaptive re-placed 2 flows" in text
+    assert text.count("Look for:") == len(STEPS)
+
+
+def test_every_lesson_step_names_a_fabric_of_its_file():
+    from fabric.plan.experiment import load_experiment
+    from fabric.run.demo import EXAMPLES, STEPS
+    for step in STEPS:
+        assert load_experiment(EXAMPLES / step.file).fabric(step.fabric).name == step.fabric
+
+
+def test_fail_and_restore_arguments_are_checked_before_touching_links(tmp_path, monkeypatch):
+    from fabric.run import session as session_mod
+    s = spec()
+    g = s.fabric(None).build()
+    touched = []
+    monkeypatch.setattr(session_mod, "set_links", lambda intfs, up: touched.append((intfs, up)) or "")
+    sess = session_mod.Session(s, s.fabric(None), g, build_plan(s, g), tmp_path, None, None,
+                               LiveState(g, tmp_path, "t"), None)
+    for bad, msg in ((["l1", "h1"], "host link"), (["l1", "l2"], "no link"), (["h1"], "has hosts"),
+                     (["l1"], "has hosts"), (["x;reboot"], "not a node"), ([], "give a link")):
+        with pytest.raises(ValueError, match=msg):
+            sess.set_links(bad, False)
+    assert touched == []
+    text = sess.set_links(["s1"], False)
+    assert "partitioned" not in text and len(touched[0][0]) == 4 and touched[0][1] is False
+    assert "partitioned" in sess.set_links(["s2"], False)
+    sess.set_links(["l1", "s1"], True)
+    assert touched[-1] == (["l1-eth3", "s1-eth1"], True)
+    assert [e["what"] for e in sess.state.snapshot()["events"]][-1] == "restored l1 s1"

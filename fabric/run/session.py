@@ -210,7 +210,9 @@ class Session:
         log.info("%s %s (%s)", "restored" if up else "failed", what, ", ".join(intfs))
         survivors = self.graph.copy()
         survivors.remove_edges_from(tuple(e) for e in self.down)
-        warn = ("" if nx.is_connected(survivors) else
+        hosts = model.hosts(self.graph)
+        joined = nx.node_connected_component(survivors, hosts[0]) >= set(hosts)
+        warn = ("" if joined else
                 "\nwarning: the fabric is now partitioned; some hosts cannot reach others")
         return (f"{what}: {'up' if up else 'down'} ({len(intfs)} interfaces); the controller "
                 f"re-routes on the port-status (see `controller`){warn}")
@@ -218,16 +220,19 @@ class Session:
     def _links_of(self, args: list[str]) -> list[tuple[str, str]]:
         g = self.graph
         for name in args:
-            if not model.SWITCH_NAME.match(name) or name not in g:
-                raise ValueError(f"{name!r} is not a switch of this fabric")
+            if name not in g:
+                raise ValueError(f"{name!r} is not a node of this fabric")
         if len(args) == 2:
             a, b = args
-            if not g.has_edge(a, b) or g.edges[a, b]["tier"] != "fabric":
-                raise ValueError(f"no fabric link {a}-{b} (host links cannot fail here)")
+            if not g.has_edge(a, b):
+                raise ValueError(f"no link {a}-{b} in this fabric")
+            if g.edges[a, b]["tier"] != "fabric":
+                raise ValueError(f"{a}-{b} is a host link: only fabric links fail here")
             return [(a, b)]
         if len(args) == 1:
             (s,) = args
-            if any(g.nodes[n]["role"] == model.HOST for n in g.neighbors(s)):
+            if g.nodes[s]["role"] == model.HOST or any(
+                    g.nodes[n]["role"] == model.HOST for n in g.neighbors(s)):
                 raise ValueError(f"{s} has hosts: only switches without hosts fail as a whole")
             return [(s, n) for n in g.neighbors(s)]
         raise ValueError("give a link (two switch names) or one switch")
