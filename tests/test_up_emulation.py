@@ -41,6 +41,7 @@ class Terminal:
     def __init__(self, command: str):
         self.sock = f"fabric-test-{os.getpid()}-{time.monotonic_ns()}"
         self._tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "60", command)
+        self._tmux("set-option", "-t", "t", "remain-on-exit", "on")  # keep what a crash printed
         self.pid = int(self._tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
 
     def _tmux(self, *args: str) -> str:

@@ -163,6 +163,7 @@ def trace_hash_mask(text: str) -> int | None:
     return int(d.group(2), 16) if d.group(2) else 0xFFFFFFFF
 
 
+MOVES_FLOWS = frozenset({"adaptive"})   # policies whose flows leave their traced path
 PATH_COLUMNS = ("flow_id", "src", "dst", "sport", "dport", "via", "path")
 
 
@@ -206,9 +207,12 @@ def sent_ports(agents_dir: Path) -> dict[int, int]:
 
 
 def run_collisions(paths: Iterable[FlowPath], records: Iterable[Any], agents_dir: Path,
-                   fabric_nodes: set[str]) -> list[Collision]:
+                   fabric_nodes: set[str], policy: str = "ecmp") -> list[Collision]:
     """Collisions of a run's complete flows, leaving out any flow whose sender had to use
-    another source port than the traced one (its hash, hence its path, is then unknown)."""
+    another source port than the traced one (its hash, hence its path, is then unknown).
+    None under a policy that moves flows after the trace (`adaptive`: moves.csv says where)."""
+    if policy in MOVES_FLOWS:
+        return []
     used = sent_ports(agents_dir)
     spans = {r.flow_id: (r.start, r.end) for r in records
              if r.complete and r.start is not None and r.end is not None}

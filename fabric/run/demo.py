@@ -85,7 +85,7 @@ def job_seconds(run_dir: Path) -> float | None:
     """Whole-job time from flows.csv: last end - first start of the complete flows."""
     try:
         with open(run_dir / "flows.csv", newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["complete"] == "True"]
+            rows = [r for r in csv.DictReader(f) if r["complete"].lower() == "true"]
     except OSError:
         return None
     if not rows:
@@ -143,6 +143,7 @@ def run_lesson(out: Path, pause: bool = True, live_port: int | None = None,
     reference: float | None = None
     table: list[tuple[str, float | None, str]] = []
     ok = True
+    emulated = 0.0
     for i, step in enumerate(steps):
         say(f"\n=== {step.title} ===\n{step.shows}\nLook for: {step.look_for}\n")
         if pause:
@@ -153,11 +154,15 @@ def run_lesson(out: Path, pause: bool = True, live_port: int | None = None,
         if step.fabric == "single" and jct is not None:
             reference = jct
         ok = ok and summary.status == "complete"
-        say("\n".join(lines) + "\n")
+        busy = sum(summary.phases_s.values())
+        emulated += busy
+        say("\n".join(lines) + f"\n(emulation {busy:.1f} s: build, controller, workload, "
+            "teardown)\n")
         table.append((step.title, jct, summary.run_dir))
         if pause and i + 1 < len(steps):
             wait("[Enter] for the next step ")
     say("\n=== Summary (job time, this machine) ===\n")
     for title, jct, run_dir in table:
         say(f"{title:<55} {'-' if jct is None else f'{jct:6.2f} s'}\n")
+    say(f"emulation time of the whole lesson: {emulated:.0f} s\n")
     return 0 if ok else 1

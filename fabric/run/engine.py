@@ -252,7 +252,7 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
         summary.flows_complete = sum(1 for r in records if r.complete)
         summary.collisions = [c.text() for c in run_collisions(
             read_paths(run_dir / "paths.csv"), records, run_dir / "agents",
-            set(model.switches(graph)))]
+            set(model.switches(graph)), summary.policy)]
         summary.fct_s = metrics.fct_distribution(records)
         for name in sorted({r.workload for r in records}):
             summary.fct_by_workload[name] = metrics.fct_distribution(

@@ -185,7 +185,7 @@ class Session:
 
     def _collisions(self, wdir: Path, records: list[Any]) -> list[Any]:
         return run_collisions(read_paths(wdir / "paths.csv"), records, wdir / "agents",
-                              set(model.switches(self.graph)))
+                              set(model.switches(self.graph)), self.fab.policy)
 
     def stop(self) -> None:
         """Stop the workload in flight (at teardown)."""
