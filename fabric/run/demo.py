@@ -68,13 +68,13 @@ STEPS = (
          "A Distributed Disaggregated Chassis: hosts on NCPs, every NCP to every NCF, every "
          "packet sprayed over all NCF links, deep egress queues (docs/ddc.md).",
          "the JCT next to the one switch: the fabric behaves as one big switch here."),
-    Step("7a. A spine fails under ECMP", "lesson.toml", "ecmp-spine-failure",
-         "Spine s1 loses all its links 3 s into the run. The controller sees the port-status "
+    Step("7a. A spine fails under ECMP", "lesson-failure.toml", "ecmp-spine-failure",
+         "A 2 MB ring all-reduce, 6 iterations; spine s1 loses all its links 3 s into the run. The controller sees the port-status "
          "messages and re-routes everything through s2.",
          "the `failure` line: the iteration that saw it against the steady ones. Flows hashed "
          "to s1 lose packets until the leaves are re-programmed; afterwards all traffic shares "
          "one spine."),
-    Step("7b. An NCF fails in the DDC", "lesson.toml", "ddc-ncf-failure",
+    Step("7b. An NCF fails in the DDC", "lesson-failure.toml", "ddc-ncf-failure",
          "The same failure in the DDC: NCF ncf1 goes down; the spray maps are recomputed.",
          "the `failure` line next to 7a: both fabrics lose half their fabric capacity; the "
          "sprayed flows lose only the packets on the dead links."),
@@ -124,10 +124,15 @@ def figures(step: Step, s: RunSummary, reference_s: float | None) -> tuple[float
         lines.append(f"tcp: {s.tcp.get('reorder_events', 0)} reorder events, "
                      f"{s.tcp.get('Tcp.RetransSegs', 0)} retransmitted segments")
     for f in s.failures:
-        if f.get("jct_overhead") is not None:
+        if f.get("applied_s") is None:
+            lines.append(f"failure: {f['what']} NOT applied ({f.get('error')})")
+        elif f.get("jct_overhead") is not None:
             lines.append(f"failure: {f['what']} at t0+{f['applied_s']:.2f} s: the iteration that "
                          f"saw it took {f['hit_jct_s']:.2f} s vs {f['steady_jct_p50_s']:.2f} s "
                          f"steady ({f['jct_overhead'] * 100:+.0f}%)")
+        else:
+            lines.append(f"failure: {f['what']} at t0+{f['applied_s']:.2f} s; hit "
+                         f"{', '.join(f.get('collectives_hit') or []) or 'no collective'}")
     if s.fidelity is not None and not s.fidelity.faithful:
         lines.append("fidelity: UNFAITHFUL (the machine was too busy): repeat this step")
     return jct, lines

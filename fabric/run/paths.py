@@ -27,7 +27,7 @@ from fabric.run.agents import AGENT_PORT
 log = logging.getLogger("fabric.run.paths")
 SPRAYING = frozenset({"spray", "ddc"})
 MAX_HOPS = 8
-MAX_TRACES = 400   # ~10 ms each: bounds the set-up time a huge plan can add
+MAX_TRACES = 200   # ~6 ms each here: bounds the set-up time a huge plan can add
 
 
 def _appctl(switch: str, flow: str) -> str:
