@@ -31,6 +31,7 @@ name = "live"
 seed = 4
 [run]
 deadline_s = 40
+capture = ["l1-s1", "s2-l1"]
 [fabric]
 kind = "leafspine"
 spines = 2
@@ -128,4 +129,15 @@ def test_live_page_follows_the_load_and_paths_match_the_wire(tmp_path):
                 and u.tier == "fabric"}
         other = next(s for s in sent if s != spine)
         assert sent[spine] > 0.8 * int(row["bytes"]) > 10 * sent[other], (p, sent)
+    # the pcaps of l1's two uplinks agree: each flow's data crossed its traced spine only
+    with open(run / "capture.csv", newline="") as f:
+        captured = list(csv.DictReader(f))
+    ips = json.loads((run / "hosts.json").read_text())
+    for p in paths.values():
+        if p.path[1] != "l1":
+            continue
+        rows = [r for r in captured if r["src"] == ips[p.src] and int(r["sport"]) == p.sport]
+        share = {r["link"]: float(r["share"]) for r in rows}
+        want = "l1-s1" if p.path[2] == "s1" else "s2-l1"
+        assert share.get(want) == 1.0, (p, rows)
     assert_clean()

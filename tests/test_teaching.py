@@ -261,3 +261,34 @@ def test_fail_and_restore_arguments_are_checked_before_touching_links(tmp_path, 
     sess.set_links(["l1", "s1"], True)
     assert touched[-1] == (["l1-eth3", "s1-eth1"], True)
     assert [e["what"] for e in sess.state.snapshot()["events"]][-1] == "restored l1 s1"
+
+
+def test_capture_names_are_checked_against_the_fabric():
+    from topologies.errors import SpecError
+    from fabric.spec.experiment import capture_interfaces
+    g = spec().fabric(None).build()
+    assert capture_interfaces(("l1-s1", "s2-l1", "h3-l2"), g) == [
+        ("l1-s1", "l1-eth3"), ("s2-l1", "s2-eth1"), ("h3-l2", "l2-eth1")]
+    for bad in ("l1", "l1-l2", "l1-s1;x", "h1-h2"):
+        with pytest.raises(SpecError, match=r"run\.capture\[0\]"):
+            capture_interfaces((bad,), g)
+
+
+def test_capture_analysis_spread_and_reordering(tmp_path):
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+    from fabric.analysis.capture import analyse
+
+    def seg(seq, sport=20001):
+        return Ether() / IP(src="10.0.0.1", dst="10.0.0.3") / TCP(sport=sport, dport=5201,
+                                                                  seq=seq) / (b"x" * 100)
+    # flow A sprayed: 1000, 1200 on up1; 1100, 1300 on up2 then 1150 late (out of order)
+    wrpcap(str(tmp_path / "up1.pcap"), [seg(1000), seg(1200), seg(5000, 30000)])
+    wrpcap(str(tmp_path / "up2.pcap"), [seg(1100), seg(1300), seg(1150)])
+    rows = {(r.link, r.sport): r for r in analyse({"up1": tmp_path / "up1.pcap",
+                                                   "up2": tmp_path / "up2.pcap"})}
+    assert rows[("up1", 20001)].share == 0.4 and rows[("up2", 20001)].share == 0.6
+    assert rows[("up2", 20001)].out_of_order == 1
+    assert rows[("up2", 20001)].max_reorder_bytes == 1400 - 1250
+    assert rows[("up1", 30000)].share == 1.0 and rows[("up1", 30000)].out_of_order == 0

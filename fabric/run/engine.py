@@ -28,7 +28,7 @@ from topologies import model
 from topologies.errors import RunError
 from traffic.records import collect, write_csv
 
-from fabric.analysis import fidelity, ideal, metrics
+from fabric.analysis import capture, fidelity, ideal, metrics
 from fabric.analysis import tcp as tcpstats
 from fabric.analysis import workloads as workload_metrics
 from fabric.analysis.failures import impact
@@ -39,6 +39,7 @@ from fabric.run import cleanup
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
 from fabric.run.emulation import EmulatedNetwork
+from fabric.run.capture import PacketCapture
 from fabric.run.failures import FailureInjector
 from fabric.run.live import LiveServer, start_live
 from fabric.analysis.paths import read_paths, run_collisions, write_paths
@@ -46,7 +47,7 @@ from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
-from fabric.spec.experiment import ExperimentSpec
+from fabric.spec.experiment import ExperimentSpec, capture_interfaces
 
 log = logging.getLogger("fabric.run.engine")
 
@@ -193,7 +194,9 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             before = net.tcp_counters(names)
             cpu_groups = _cpu_groups(ctl, agents)
             with LinkSampler(graph, run_dir / "links.csv"), \
-                    CpuSampler(run_dir / "cpu.csv", cpu_groups):  # links.csv, cpu.csv
+                    CpuSampler(run_dir / "cpu.csv", cpu_groups), \
+                    PacketCapture(capture_interfaces(spec.run.capture, graph),
+                                  run_dir / "capture"):  # links.csv, cpu.csv, capture/*.pcap
                 t0 = agents.go(spec.run.start_delay_s)
                 injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
                     failure_actions(spec.failures, graph, fab.name), t0).start()
@@ -250,6 +253,12 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
         records = collect(run_dir / "agents", plan) if (run_dir / "agents").exists() else []
         write_csv(records, run_dir / "flows.csv")
         summary.flows_complete = sum(1 for r in records if r.complete)
+        pcaps = {p.stem: p for p in sorted((run_dir / "capture").glob("*.pcap"))}
+        if pcaps:   # [run] capture: per flow and link, spread and reordering
+            try:
+                capture.write_csv(capture.analyse(pcaps), run_dir / "capture.csv")
+            except Exception:  # noqa: BLE001 - the measured results matter more
+                log.exception("capture analysis failed")
         summary.collisions = [c.text() for c in run_collisions(
             read_paths(run_dir / "paths.csv"), records, run_dir / "agents",
             set(model.switches(graph)), summary.policy)]
