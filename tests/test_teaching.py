@@ -292,3 +292,21 @@ def test_capture_analysis_spread_and_reordering(tmp_path):
     assert rows[("up2", 20001)].out_of_order == 1
     assert rows[("up2", 20001)].max_reorder_bytes == 1400 - 1250
     assert rows[("up1", 30000)].share == 1.0 and rows[("up1", 30000)].out_of_order == 0
+
+
+def test_run_collisions_leave_out_other_source_ports_failures_and_adaptive(tmp_path):
+    from traffic.records import FlowRecord
+    from fabric.analysis.paths import run_collisions
+    a = FlowPath(1, "h1", "h3", 20001, 5201, ("h1", "l1", "s1", "l2", "h3"))
+    b = FlowPath(2, "h2", "h4", 20002, 5201, ("h2", "l1", "s1", "l2", "h4"))
+    recs = [FlowRecord(1, "h1", "h3", 10, 0.0, 2.0, 2.0, "w", None, None, True),
+            FlowRecord(2, "h2", "h4", 10, 1.0, 3.0, 2.0, "w", None, None, True)]
+    fabric = {"l1", "l2", "s1", "s2"}
+    (tmp_path / "h2.send.csv").write_text("id,src,dst,bytes,start,acked,error,sport\n"
+                                          "2,h2,h4,10,1.0,3.0,,20002\n")
+    assert len(run_collisions([a, b], recs, tmp_path, fabric)) == 2
+    assert run_collisions([a, b], recs, tmp_path, fabric, "adaptive") == []
+    assert run_collisions([a, b], recs, tmp_path, fabric, until=2.5) == []
+    (tmp_path / "h2.send.csv").write_text("id,src,dst,bytes,start,acked,error,sport\n"
+                                          "2,h2,h4,10,1.0,3.0,,41000\n")   # port was taken
+    assert run_collisions([a, b], recs, tmp_path, fabric) == []

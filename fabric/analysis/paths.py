@@ -207,14 +207,18 @@ def sent_ports(agents_dir: Path) -> dict[int, int]:
 
 
 def run_collisions(paths: Iterable[FlowPath], records: Iterable[Any], agents_dir: Path,
-                   fabric_nodes: set[str], policy: str = "ecmp") -> list[Collision]:
+                   fabric_nodes: set[str], policy: str = "ecmp",
+                   until: float | None = None) -> list[Collision]:
     """Collisions of a run's complete flows, leaving out any flow whose sender had to use
-    another source port than the traced one (its hash, hence its path, is then unknown).
-    None under a policy that moves flows after the trace (`adaptive`: moves.csv says where)."""
+    another source port than the traced one (its hash, hence its path, is then unknown), and
+    every flow still running at `until` (the first link failure: the controller re-routes,
+    the traced paths no longer hold). None under a policy that moves flows after the trace
+    (`adaptive`: moves.csv says where)."""
     if policy in MOVES_FLOWS:
         return []
     used = sent_ports(agents_dir)
     spans = {r.flow_id: (r.start, r.end) for r in records
-             if r.complete and r.start is not None and r.end is not None}
+             if r.complete and r.start is not None and r.end is not None
+             and (until is None or r.end <= until)}
     known = [p for p in paths if used.get(p.flow_id, p.sport) == p.sport and p.via == "hash"]
     return collisions(known, spans, fabric_nodes)

@@ -102,7 +102,8 @@ def moves(run_dir: Path) -> int | None:
 
 
 def figures(step: Step, s: RunSummary, reference_s: float | None) -> tuple[float | None, list[str]]:
-    """The step's job time and the lines that show what to look for."""
+    """The step's job time and the lines that show what to look for (`reference_s`: the one
+    switch's job time on the same workload, None when the step's file has no such run)."""
     run = Path(s.run_dir)
     jct = job_seconds(run)
     lines = [f"status {s.status}; run directory {run}"]
@@ -113,7 +114,8 @@ def figures(step: Step, s: RunSummary, reference_s: float | None) -> tuple[float
     for c in s.collectives:
         lines.append(f"  {c.id}: JCT {c.jct_s:.2f} s, busbw {c.busbw_mbps:.1f} Mbit/s")
     if s.collisions:
-        lines.append(f"collisions ({len(s.collisions)} uplink/flow-pair combinations, top 3):")
+        lines.append(f"collisions ({len(s.collisions)} uplink/flow-pair combinations, top 3; "
+                     "flows that overlapped a failure left out):")
         lines += [f"  {c}" for c in s.collisions[:3]]
     elif step.fabric not in ("single",):
         lines.append("collisions: none (paths.csv)")
@@ -145,7 +147,7 @@ def run_lesson(out: Path, pause: bool = True, live_port: int | None = None,
     """Run the lesson; returns 0 when every step completed."""
     say = (stdout or sys.stdout).write
     wait = wait or input
-    reference: float | None = None
+    reference: dict[str, float] = {}   # file -> the one switch's job time
     table: list[tuple[str, float | None, str]] = []
     ok = True
     emulated = 0.0
@@ -155,9 +157,9 @@ def run_lesson(out: Path, pause: bool = True, live_port: int | None = None,
             wait("[Enter] to run this step ")
         path = EXAMPLES / step.file
         summary = run(load_experiment(path), path, out, step.fabric, live_port=live_port)
-        jct, lines = figures(step, summary, reference)
+        jct, lines = figures(step, summary, reference.get(step.file))
         if step.fabric == "single" and jct is not None:
-            reference = jct
+            reference[step.file] = jct
         ok = ok and summary.status == "complete"
         busy = sum(summary.phases_s.values())
         emulated += busy

@@ -261,7 +261,8 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
                 log.exception("capture analysis failed")
         summary.collisions = [c.text() for c in run_collisions(
             read_paths(run_dir / "paths.csv"), records, run_dir / "agents",
-            set(model.switches(graph)), summary.policy)]
+            set(model.switches(graph)), summary.policy,
+            min((f["time"] for f in summary.failures if f.get("time")), default=None))]
         summary.fct_s = metrics.fct_distribution(records)
         for name in sorted({r.workload for r in records}):
             summary.fct_by_workload[name] = metrics.fct_distribution(

@@ -91,6 +91,7 @@ class Session:
         self.current: tuple[str, Path, TrafficPlan, list[FlowPath]] | None = None
         self._watcher: threading.Thread | None = None
         self.down: set[frozenset[str]] = set()
+        self.changed: dict[Path, float] = {}   # workload dir -> first fail/restore during it
 
     # ------------------------------------------------------------ workloads
     def workloads(self) -> str:
@@ -185,7 +186,8 @@ class Session:
 
     def _collisions(self, wdir: Path, records: list[Any]) -> list[Any]:
         return run_collisions(read_paths(wdir / "paths.csv"), records, wdir / "agents",
-                              set(model.switches(self.graph)), self.fab.policy)
+                              set(model.switches(self.graph)), self.fab.policy,
+                              self.changed.get(wdir))
 
     def stop(self) -> None:
         """Stop the workload in flight (at teardown)."""
@@ -207,6 +209,8 @@ class Session:
         for a, b in pairs:
             (self.down.discard if up else self.down.add)(frozenset((a, b)))
         self.state.event(f"{'restored' if up else 'failed'} {what}")
+        if self.current is not None and self.running():  # its traced paths end here
+            self.changed.setdefault(self.current[1], time.time())
         log.info("%s %s (%s)", "restored" if up else "failed", what, ", ".join(intfs))
         survivors = self.graph.copy()
         survivors.remove_edges_from(tuple(e) for e in self.down)
