@@ -23,6 +23,7 @@ from fabric.analysis.links import read_links_csv, utilisation
 from fabric.analysis.paths import read_paths
 from tests.browser import CHROMIUM, Browser
 from tests.test_engine_emulation import assert_clean
+from tests.test_up_emulation import FABRIC_2X2
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,13 +33,7 @@ seed = 4
 [run]
 deadline_s = 40
 capture = ["l1-s1", "s2-l1"]
-[fabric]
-kind = "leafspine"
-spines = 2
-leaves = 2
-hosts_per_leaf = 2
-host_rate_mbps = 20
-fabric_rate_mbps = 20
+""" + FABRIC_2X2 + """
 [[workload]]
 kind = "flows"
 flows = [{ src = "h1", dst = "h3", size_bytes = "2MB", start_s = 1.5 },

@@ -17,9 +17,8 @@ from tests.test_engine_emulation import assert_clean
 pytestmark = [pytest.mark.emulation,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = """
-name = "up"
-seed = 1
+# the 2x2 leaf/spine at 20 Mbit/s of the examples, as a TOML [fabric] table
+FABRIC_2X2 = """
 [fabric]
 kind = "leafspine"
 spines = 2
@@ -27,6 +26,11 @@ leaves = 2
 hosts_per_leaf = 2
 host_rate_mbps = 20
 fabric_rate_mbps = 20
+"""
+SPEC = """
+name = "up"
+seed = 1
+""" + FABRIC_2X2 + """
 [[workload]]
 kind = "flows"
 name = "pair"
