@@ -3,11 +3,14 @@ workload, fail and restore a spine, look at the controller, leave by `exit`, by 
 prompt, or by closing the terminal; nothing of the fabric may be left behind."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -100,6 +103,12 @@ def test_up_ping_workload_fail_restore_exit(tmp_path):
         assert "READY (4/4 switches installed)" in screen
         term.send("workload pair")
         screen = term.wait_for("workload pair finished: 2/2 flows complete")
+        # the live view follows the session: its state names the workload and its start
+        url = re.search(r"live view: (http://127\.0\.0\.1:\d+/)", screen).group(1)
+        state = json.loads(urllib.request.urlopen(url + "state.json", timeout=10).read())
+        assert state["status"] == "workload pair finished"
+        assert any(e["what"] == "workload pair started (2 flows)" for e in state["events"])
+        assert {l["link"] for l in state["links"]} >= {"l1-s1", "l2-s2"}
         term.send("paths")
         screen = term.wait_for("flow    1 h2->h4")
         assert "h1->l1->s" in screen
