@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from pathlib import Path
 from typing import Any, Callable
 
 import networkx as nx
