@@ -310,3 +310,18 @@ def test_run_collisions_leave_out_other_source_ports_failures_and_adaptive(tmp_p
     (tmp_path / "h2.send.csv").write_text("id,src,dst,bytes,start,acked,error,sport\n"
                                           "2,h2,h4,10,1.0,3.0,,41000\n")   # port was taken
     assert run_collisions([a, b], recs, tmp_path, fabric) == []
+
+
+def test_live_state_shows_paths_over_a_failed_link_as_rerouted(tmp_path):
+    s = spec()
+    g = s.fabric(None).build()
+    plan = workload_plan(build_plan(s, g), "one")
+    (t,) = plan.transfers
+    path = FlowPath(t.id, t.src, t.dst, 1, 5201, (t.src, "l1", "s1", "l2", t.dst))
+    up = LiveState(g, tmp_path, "t")
+    up.watch(plan, tmp_path, 0.0, [path])
+    assert up.snapshot(now=1.0)["flows"][0]["path"] == list(path.path)
+    failed = LiveState(g, tmp_path, "t", link_up=lambda intf: not intf.startswith("s1-"))
+    failed.watch(plan, tmp_path, 0.0, [path])
+    (flow,) = failed.snapshot(now=1.0)["flows"]
+    assert flow["path"] == [] and flow["via"].startswith("re-routed")

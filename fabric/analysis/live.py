@@ -178,7 +178,8 @@ class LiveState:
                           "dirs": [{"src": x.src, "dst": x.dst,
                                     "util": round(self._util.get((x.src, x.dst), 0.0), 4)}
                                    for x in dirs]})
-        flows, collectives, shared = self._flows(now)
+        down = {(d["src"], d["dst"]) for l in links if l["down"] for d in l["dirs"]}
+        flows, collectives, shared = self._flows(now, down)
         w = self.watched
         return {"title": self.title, "status": self.status, "time": now,
                 "sample_time": self._sample_time, "refresh_ms": self.refresh_ms,
@@ -197,7 +198,11 @@ class LiveState:
                 continue
         return out
 
-    def _flows(self, now: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    def _flows(self, now: float, down: set[tuple[str, str]]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        """Flows in flight (due, inputs arrived, not arrived themselves), the fabric directions
+        several of them share, collective progress. A traced path over a link that is down
+        no longer holds (the controller re-routed it): it is shown as re-routed, not shared."""
         w = self.watched
         if w is None:
             return [], [], []
@@ -212,12 +217,15 @@ class LiveState:
         for t in active:
             p = w.paths.get(t.id)
             path = self._moved.get(t.id) or (p.path if p is not None else ())
+            via = p.via if p is not None else ""
+            if any((a, b) in down for a, b in zip(path, path[1:])):
+                path, via = (), "re-routed around a failed link"
             for a, b in zip(path, path[1:]):
                 if a in self._fabric_nodes and b in self._fabric_nodes:
                     users.setdefault((a, b), []).append(f"{t.src}->{t.dst} (#{t.id})")
             flows.append({"id": t.id, "src": t.src, "dst": t.dst, "bytes": t.size_bytes,
                           "workload": t.workload, "group": t.group,
-                          "path": list(path), "via": p.via if p is not None else ""})
+                          "path": list(path), "via": via})
         shared = [f"{' and '.join(names)} share {a}->{b}"
                   for (a, b), names in sorted(users.items()) if len(names) > 1]
         colls = []
