@@ -38,6 +38,7 @@ from fabric.analysis.paths import FlowPath, read_paths, run_collisions, write_pa
 from fabric.analysis.summary import write_json
 from fabric.plan.traffic import build_plan
 from fabric.run.agents import AgentGroup
+from fabric.run.cleanup import stray_nft_tables
 from fabric.run.datapath import choose_datapath
 from fabric.run.engine import log_to, running_fabric
 from fabric.run.rundir import environment, new_run_dir
@@ -254,6 +255,9 @@ class Session:
                  + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items()))]
         for sw in model.switches(self.graph):
             lines.append(switch_state(self.graph, sw))
+        tables = [f"{family} {name}" for family, name in stray_nft_tables()]
+        if tables:   # spray / ddc: per-packet spreading happens in nftables, not OpenFlow
+            lines.append(f"nftables spraying tables: {', '.join(tables)} (nft list table ...)")
         tail = [l for l in c.log_tail(200) if "port" in l and ("status" in l or "re-routed" in l)]
         if tail:
             lines.append("recent port-status decisions:")
