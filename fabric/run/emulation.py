@@ -19,6 +19,7 @@ import networkx as nx
 from topologies import model
 from topologies.mininet_topo import ModelTopo, intf_name
 
+from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
 from topologies.errors import RunError
 from topologies.shaping import QueueClasses, plan_shaping
@@ -101,6 +102,11 @@ class EmulatedNetwork:
     def tcp_counters(self, names: list[str]) -> dict[str, dict[str, int]]:
         """Each host's TCP counters now (see fabric.analysis.tcp)."""
         return {n: tcpstats.parse(self.host(n).cmd(tcpstats.READ_COMMAND)) for n in names}
+
+    def nic_queue_drops(self, names: list[str]) -> int:
+        """Drops of every root qdisc in these hosts' namespaces (their NIC queues), summed."""
+        return sum(sum(loss.qdisc_drops(self.host(n).cmd(" ".join(loss.QDISC_COMMAND))).values())
+                   for n in names)
 
     # ------------------------------------------------------------ configuration
     def _configure_hosts(self, shaping: dict[str, list[str]]) -> None:
