@@ -122,6 +122,16 @@ class LinkUtilisation:
     util_max: float
 
 
+def first_last(samples: Iterable[LinkSample]
+               ) -> dict[tuple[str, str], tuple[LinkSample, LinkSample]]:
+    """Per direction (src, dst): its earliest and latest sample (for counter deltas)."""
+    out: dict[tuple[str, str], tuple[LinkSample, LinkSample]] = {}
+    for s in samples:
+        a, b = out.get((s.src, s.dst), (s, s))
+        out[(s.src, s.dst)] = (s if s.time < a.time else a, s if s.time >= b.time else b)
+    return out
+
+
 def _by_direction(samples: Iterable[LinkSample]) -> dict[tuple[str, str, str], list[LinkSample]]:
     by_dir: dict[tuple[str, str, str], list[LinkSample]] = {}
     for s in samples:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
+
+from fabric.analysis.links import LinkSample, first_last
 
 QDISC_COMMAND = ("tc", "-s", "-j", "qdisc", "show")
 OVS_SOCKETS_COMMAND = ("ss", "-0", "-m", "-n", "-p")
@@ -70,24 +72,16 @@ class TierLoss:
         return self.queue_drops + self.host_nic_drops + self.ovs_drops + self.veth_drops
 
 
-def _counter_deltas(samples: Iterable[Any], field: str) -> dict[str, int]:
+def _counter_deltas(samples: Iterable[LinkSample], field: str) -> dict[str, int]:
     """Per tier: sum over directions of (last - first) of a cumulative counter in links.csv."""
-    first: dict[tuple[str, str], Any] = {}
-    last: dict[tuple[str, str], Any] = {}
-    for s in samples:
-        key = (s.src, s.dst)
-        if key not in first or s.time < first[key].time:
-            first[key] = s
-        if key not in last or s.time >= last[key].time:
-            last[key] = s
+    ends = first_last(samples)
     out: dict[str, int] = {}
-    for key, a in first.items():
-        b = last[key]
+    for a, b in ends.values():
         out[a.tier] = out.get(a.tier, 0) + max(0, getattr(b, field) - getattr(a, field))
     return out
 
 
-def by_tier(samples: Iterable[Any], host_nic_drops: int = 0) -> list[TierLoss]:
+def by_tier(samples: Iterable[LinkSample], host_nic_drops: int = 0) -> list[TierLoss]:
     """Loss per tier from links.csv samples (fabric.analysis.links.LinkSample) plus the host
     NICs' queue drops (a delta, summed over hosts)."""
     rows = list(samples)
