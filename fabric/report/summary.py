@@ -58,6 +58,10 @@ def format_summary(s: RunSummary) -> str:
                  f"{tier} {d['total']} (queues {d['queue_drops']}, OVS {d['ovs_drops']}, "
                  f"veth {d['veth_drops']})" for tier, d in sorted(s.loss.items())]
         lines.append("packets lost: " + "; ".join(parts))
+    if s.collisions:
+        more = f" (+{len(s.collisions) - 3} more in paths.csv/summary.json)" \
+            if len(s.collisions) > 3 else ""
+        lines.append("paths: " + "; ".join(s.collisions[:3]) + more)
     for f in s.failures:
         when = (f"at t0+{f['applied_s']:.2f}s" if f.get("applied_s") is not None
                 else f"NOT applied ({f.get('error')})")
