@@ -19,9 +19,57 @@ def resolve_hosts(selection: tuple[str, ...], graph: nx.Graph) -> tuple[str, ...
     return tuple(fabric_hosts(graph)) if selection == ("all",) else selection
 
 
+MAX_PLAN_TRANSFERS = 200_000  # transfers of one plan (README "Bounds"): each is a TCP connection
+
+# transfers of one collective instance over n ranks, per channel (traffic.collectives etc.)
+_PER_INSTANCE = {
+    ("allreduce", "ring"): lambda n: 2 * (n - 1) * n,
+    ("allreduce", "halving-doubling"): lambda n: 2 * max(1, (n - 1).bit_length()) * n,
+    ("allgather", "ring"): lambda n: (n - 1) * n,
+    ("reducescatter", "ring"): lambda n: (n - 1) * n,
+    ("alltoall", "concurrent"): lambda n: (n - 1) * n,
+    ("alltoall", "phased"): lambda n: (n - 1) * n,
+}
+
+
+def estimate_transfers(w: object, graph: nx.Graph) -> tuple[int, str] | None:
+    """(transfers, how) a workload will plan, computed without planning it; None when the
+    workload bounds its own size (inference, background: traffic.inference, .background)."""
+    if isinstance(w, CollectiveJob):
+        n = len(resolve_hosts(w.hosts, graph))
+        per = _PER_INSTANCE.get((w.kind, w.algorithm), lambda n: 2 * n * n)(n)
+        return (per * w.channels * w.iterations,
+                f"{per} per {w.kind} of {n} ranks x {w.channels} channels x {w.iterations} "
+                "iterations")
+    if isinstance(w, FlowsSpec):
+        return len(w.flows), "flows"
+    if isinstance(w, StrideSpec):
+        return len(resolve_hosts(w.hosts, graph)), "hosts"
+    return None
+
+
+def check_plan_size(spec: ExperimentSpec, graph: nx.Graph) -> None:
+    """SpecError before planning when the plan would exceed MAX_PLAN_TRANSFERS: names the
+    workload (or `workload` for the sum), with the product that makes it that large."""
+    total = 0
+    for i, w in enumerate(spec.workloads):
+        est = estimate_transfers(w, graph)
+        if est is None:
+            continue
+        count, how = est
+        if count > MAX_PLAN_TRANSFERS:
+            raise SpecError(f"workload[{i}]", f"{count:,} transfers ({how}), more than "
+                                              f"{MAX_PLAN_TRANSFERS:,}: fewer of them")
+        total += count
+    if total > MAX_PLAN_TRANSFERS:
+        raise SpecError("workload", f"{total:,} transfers in all, more than "
+                                    f"{MAX_PLAN_TRANSFERS:,}")
+
+
 def build_plan(spec: ExperimentSpec, graph: nx.Graph, seed: int | None = None) -> TrafficPlan:
     """One plan for all workloads of `spec` on `graph`; same spec + seed -> same plan."""
     seed = spec.seed if seed is None else seed
+    check_plan_size(spec, graph)
     scale = plan_scale(spec, graph)
     plans = []
     names: set[str] = set()
@@ -30,25 +78,30 @@ def build_plan(spec: ExperimentSpec, graph: nx.Graph, seed: int | None = None) -
             raise SpecError(f"workload[{i}].name", f"{w.name!r} is taken: workload names must "
                                                    "differ (results are reported per workload)")
         names.add(w.name)
-        if isinstance(w, (CollectiveJob, InferenceSpec, BackgroundSpec)):
-            convert = scale.convert(w.units) if scale else IDENTITY
-            try:
-                plans.append(_plan_traffic(w, graph, seed, convert))
-            except SpecError as e:  # the traffic library names its own argument: add the path
-                raise SpecError(f"workload[{i}].{e.key}",
-                                str(e).removeprefix(f"{e.key}: ")) from None
-        elif isinstance(w, FlowsSpec):
-            transfers = p2p.flows([(f.src, f.dst, f.size_bytes, f.start_s) for f in w.flows],
-                                  workload=w.name)
-            plans.append(TrafficPlan(w.name, seed, tuple(transfers)))
-        elif isinstance(w, StrideSpec):
-            plans.append(TrafficPlan(w.name, seed, tuple(stride_transfers(w, graph))))
-        else:  # pragma: no cover - spec loading admits only known kinds
-            raise TypeError(f"no planner for workload {w!r}")
+        try:  # the traffic library names its own argument: add the workload's path
+            plans.append(_plan_workload(w, graph, seed, scale))
+        except SpecError as e:
+            raise e.under(f"workload[{i}]") from None
     plan = TrafficPlan.merge(*plans) if len(plans) > 1 else plans[0]
+    if len(plan.transfers) > MAX_PLAN_TRANSFERS:
+        raise SpecError("workload", f"{len(plan.transfers):,} transfers in all, more than "
+                                    f"{MAX_PLAN_TRANSFERS:,}")
     plan = TrafficPlan(spec.name, seed, plan.transfers, plan.collectives)
     plan.validate(fabric_hosts(graph))
     return plan
+
+
+def _plan_workload(w: object, graph: nx.Graph, seed: int, scale: Scale | None) -> TrafficPlan:
+    """One workload's plan (SpecError keys relative to the workload's table)."""
+    if isinstance(w, (CollectiveJob, InferenceSpec, BackgroundSpec)):
+        return _plan_traffic(w, graph, seed, scale.convert(w.units) if scale else IDENTITY)
+    if isinstance(w, FlowsSpec):
+        transfers = p2p.flows([(f.src, f.dst, f.size_bytes, f.start_s) for f in w.flows],
+                              workload=w.name)
+        return TrafficPlan(w.name, seed, tuple(transfers))
+    if isinstance(w, StrideSpec):
+        return TrafficPlan(w.name, seed, tuple(stride_transfers(w, graph)))
+    raise TypeError(f"no planner for workload {w!r}")  # pragma: no cover - loading admits known kinds
 
 
 def stride_transfers(w: StrideSpec, graph: nx.Graph) -> list[Transfer]:

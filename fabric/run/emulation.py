@@ -20,6 +20,7 @@ from topologies import model
 from topologies.mininet_topo import ModelTopo, intf_name
 
 from fabric.analysis import tcp as tcpstats
+from fabric.run import registry
 from topologies.errors import RunError
 from topologies.shaping import QueueClasses, plan_shaping
 
@@ -58,6 +59,9 @@ class EmulatedNetwork:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         Mininet, OVSSwitch, RemoteController, Link = _mininet()
+        registry.register(bridges=model.switches(self.graph),  # before they exist (fabric clean)
+                          interfaces=[model.intf_name(n, d["ports"][n]) for a, b, d in
+                                      self.graph.edges(data=True) for n in (a, b)])
         switch = partial(OVSSwitch, datapath=self.datapath, protocols="OpenFlow13",
                          failMode="secure")
         controller = partial(RemoteController, ip="127.0.0.1", port=self.controller_port)
@@ -65,6 +69,8 @@ class EmulatedNetwork:
                            link=Link, autoSetMacs=False, autoStaticArp=False, build=False,
                            waitConnected=False)
         self.net.build()
+        registry.register(pids=[n.pid for n in (*self.net.hosts, *self.net.switches,
+                                                *self.net.controllers)])
         self.net.start()
         shaping = plan_shaping(self.graph, self.classes)  # tc lines per host, switches under ''
         self._configure_hosts(shaping)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 import networkx as nx
 
 from controller.policies import make_policy
+from controller import nftables
 from controller.process import ControllerProcess
 from topologies import model
 from topologies.errors import RunError
@@ -35,7 +36,7 @@ from fabric.analysis.failures import impact
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
-from fabric.run import cleanup
+from fabric.run import cleanup, registry
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
 from fabric.run.emulation import EmulatedNetwork
@@ -127,10 +128,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
 def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
              datapath: str, summary: RunSummary) -> None:
     phases = summary.phases_s
-    stale = [item for item in cleanup.leftovers() if not item.startswith("process ")]
-    if stale:  # we hold the run lock, so these belong to no live run of ours
-        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
-                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+    _refuse_leftovers(graph)
+    registry.register(run_dir=str(run_dir), nft_tables=[
+        ("netdev", nftables.table_name(s)) for s in model.switches(graph)])
     t = time.monotonic()
     ctl = ControllerProcess(run_dir / "fabric.json", fab.policy, fab.policy_params,
                             run_dir / "controller.log", run_dir=run_dir)
@@ -146,6 +146,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                            f"see {run_dir / 'controller.log'}")
     try:
         ctl.start()
+        registry.register(pids=[ctl.pid])
         ctl.wait_listening(timeout_s=15)  # else switches back off ~1 s before retrying
         net.start()
         phases["build_s"] = time.monotonic() - t
@@ -158,6 +159,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                             run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
                             spec.run.tcp_congestion_control)
         agents.start()
+        registry.register(pids=[p.pid for p in agents.procs.values()])
         agents.wait_ready(30, controller_alive)
         before = net.tcp_counters(names)
         cpu_groups = _cpu_groups(ctl, agents)
@@ -181,6 +183,21 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                       ctl.stop, cleanup.remove_nft_tables)  # last: the controller's nft tables
         finally:
             phases["teardown_s"] = time.monotonic() - t
+
+
+def _refuse_leftovers(graph: nx.Graph) -> None:
+    """RunError if an earlier run's registered leftovers, or anything else using this fabric's
+    switch or interface names, is in the way (we hold the run lock: no run of ours is live)."""
+    stale = cleanup.registered_leftovers()
+    if stale:
+        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
+                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+    names = set(model.switches(graph))
+    clash = sorted(names & registry.existing_bridges())
+    if clash:
+        raise RunError(f"OVS bridge(s) {', '.join(clash[:5])} exist but no run of this project "
+                       "registered them (a Mininet session of your own?): stop it, or remove "
+                       "them with ovs-vsctl del-br")
 
 
 def _teardown(*steps: Callable[[], Any] | None) -> None:

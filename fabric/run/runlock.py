@@ -1,7 +1,8 @@
 """One emulation at a time per machine: runs share switch and interface names (l1, h1-eth0...).
 
 `fabric run`, `fabric compare` and the emulation tests take an exclusive flock on LOCK_PATH for
-the whole life of an emulated network; a second run waits for the first, saying so.
+the whole life of an emulated network; a second run waits for the first, saying so. The holder
+records what it creates in its registry file (fabric.run.registry), which `fabric clean` reads.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Iterator
 
 from topologies.errors import RunError
 
-LOCK_PATH = Path(os.environ.get("FABRIC_LOCK", "/run/aifabric-emulator.lock"))
+from fabric.run import registry
+from fabric.run.registry import LOCK_PATH
 
 
 @contextmanager
@@ -44,9 +46,33 @@ def exclusive_run(timeout_s: float = 1800.0) -> Iterator[None]:
         f.truncate()
         f.write(str(os.getpid()))
         f.flush()
+        registry.open_record()  # what this holder creates is recorded by name (fabric clean)
         try:
             yield
         finally:
+            try:
+                registry.close_record(_still_there())
+            finally:
+                f.seek(0)
+                f.truncate()
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _still_there() -> list[str]:
+    """What the current run registered and is still present (empty: drop its record)."""
+    rec = registry.current()
+    return registry.present(rec.data) if rec is not None else []
+
+
+def holder() -> str | None:
+    """The pid holding the run lock, or None when no run holds it."""
+    if not LOCK_PATH.exists():
+        return None
+    with open(LOCK_PATH, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             f.seek(0)
-            f.truncate()
-            fcntl.flock(f, fcntl.LOCK_UN)
+            return f.read().strip() or "?"
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return None

@@ -21,7 +21,7 @@ from typing import Literal
 from traffic import background, inference
 
 from topologies.errors import SpecError
-from fabric.spec.load import positive
+from fabric.spec.load import bounded, positive
 
 Units = Literal["emulated", "real"]
 
@@ -93,15 +93,15 @@ class InferenceSpec:
     model: str = "70b"
     requests: int = positive(1, 10000, default=20)
     arrivals: Literal["poisson", "gamma", "trace"] = "poisson"
-    rate_per_s: float = 1.0
-    cv: float = 1.0
+    rate_per_s: float = bounded(0.001, 10000, default=1.0)
+    cv: float = bounded(0.05, 20, default=1.0)
     trace: str = ""
-    time_scale: float = 1.0
-    rate_factor: float = 1.0
+    time_scale: float = bounded(0.001, 1000, default=1.0)
+    rate_factor: float = bounded(0, 1, above=True, default=1.0)
     prompt_tokens: int = positive(1, 1_000_000, default=1020)
-    prompt_sigma: float = 0.5
+    prompt_sigma: float = bounded(0, 5, default=0.5)
     output_tokens: int = positive(1, 100_000, default=129)
-    output_sigma: float = 0.5
+    output_sigma: float = bounded(0, 5, default=0.5)
     max_prompt_tokens: int = positive(1, 1_000_000, default=8192)
     max_output_tokens: int = positive(1, 100_000, default=512)
     prompt_bytes_per_token: int = positive(1, 1_000_000, default=4)
@@ -139,11 +139,11 @@ class BackgroundSpec:
     ideal = size*8/line rate + `base_rtt_s` (0: estimated from the run's fastest flow)."""
     kind: Literal["background"]
     cdf: str = "websearch"
-    load: float = 0.3
+    load: float = bounded(0, 1, above=True, default=0.3)
     hosts: tuple[str, ...] = ("all",)
     duration_s: float = 10.0
     start_s: float = 0.0
-    base_rtt_s: float = 0.0
+    base_rtt_s: float = bounded(0, 10, default=0.0)
     units: Units = "emulated"
     name: str = "background"
 
@@ -151,6 +151,8 @@ class BackgroundSpec:
         return _hosts_of("hosts", self.hosts)
 
     def check(self, key: str) -> None:
+        if not self.hosts:
+            raise SpecError(f"{key}.hosts", 'needs "all" or at least 2 hosts')
         if not (math.isfinite(self.load) and 0 < self.load <= 1):
             raise SpecError(f"{key}.load", f"must be a fraction of the host link rate in "
                                            f"(0, 1], got {self.load}")
