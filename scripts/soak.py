@@ -56,6 +56,7 @@ kind = "flows"
 flows = [{{ src = "h1", dst = "h2", size_bytes = "{size}" }}]
 """
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+OUT = Path("/nonexistent")  # the soak's run directories (set in main)
 
 
 def qdisc_leftovers() -> list[str]:
@@ -69,7 +70,10 @@ def check_clean() -> list[str]:
     with exclusive_run(timeout_s=3600):
         own = registry.current().path if registry.current() else None
         records = [str(p) for p, _ in registry.records() if p != own]
-        return leftovers() + qdisc_leftovers() + [f"registry record {r}" for r in records]
+        mine = [item for item in leftovers()  # processes: only ours (tests of others may
+                if not item.startswith("process ")  # start controllers of their own)
+                or "mininet:" in item or str(OUT) in item]
+        return mine + qdisc_leftovers() + [f"registry record {r}" for r in records]
 
 
 def run_one(i: int, exp: Path, out: Path, sig: signal.Signals | None, rng: random.Random,
@@ -77,7 +81,8 @@ def run_one(i: int, exp: Path, out: Path, sig: signal.Signals | None, rng: rando
     before = set(out.iterdir()) if out.exists() else set()
     cmd = [python, "-m", "fabric", "run", str(exp), "--out", str(out), "--json"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": str(REPO)},
+                            preexec_fn=_default_sigint)
     row: dict = {"run": i, "signal": sig.name if sig else "", "cleaned": ""}
     if sig is not None:
         delay = rng.uniform(0.3, 2.5)
@@ -110,6 +115,12 @@ def run_one(i: int, exp: Path, out: Path, sig: signal.Signals | None, rng: rando
     return row
 
 
+def _default_sigint() -> None:
+    """A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT
+    ignored: restore the default so the run gets its KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _status(run_dir: Path) -> str:
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
@@ -138,7 +149,8 @@ def main() -> int:
         print("soak: needs root (it runs emulations)", file=sys.stderr)
         return 2
     rng = random.Random(args.seed)
-    out = args.out or Path(tempfile.mkdtemp(prefix="aifabric-soak-"))
+    global OUT
+    out = OUT = args.out or Path(tempfile.mkdtemp(prefix="aifabric-soak-"))
     exp_dir = Path(tempfile.mkdtemp(prefix="aifabric-soak-exp-"))
     short, long_ = exp_dir / "short.toml", exp_dir / "long.toml"
     short.write_text(EXPERIMENT.format(seed=args.seed, size="200kB"))

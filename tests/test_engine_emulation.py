@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fabric.run import registry
 from fabric.run.cleanup import leftovers
 from fabric.run.engine import run_experiment
 from fabric.run.runlock import exclusive_run
@@ -127,20 +128,54 @@ def test_clean_removes_what_a_killed_run_left(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert leftovers(), "a killed run should have left its network behind"
-    res = subprocess.run(FABRIC + ["clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    dry = subprocess.run(FABRIC + ["clean", "--dry-run", "--wait"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=3600)
+    assert dry.returncode == 0 and "would remove ovs bridge" in dry.stdout
+    assert leftovers(), "--dry-run removed something"
+    res = subprocess.run(FABRIC + ["clean", "--wait"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=3600)
     assert res.returncode == 0 and "removed" in res.stdout
     assert_clean()
 
 
-def test_run_refuses_to_build_over_leftovers(tmp_path):
-    """A stale bridge named like ours would clash with the new network: fail clearly instead."""
+def _add_bridge(name: str) -> None:
+    subprocess.run(["ovs-vsctl", "add-br", name, "--", "set", "bridge", name,
+                    "datapath_type=netdev"], check=True)
+
+
+def test_run_refuses_to_build_over_a_dead_runs_leftovers(tmp_path):
+    """A bridge a killed run registered is in the way: fail, pointing at `fabric clean`,
+    which removes it (and only it)."""
     with exclusive_run():
-        subprocess.run(["ovs-vsctl", "add-br", "s99", "--", "set", "bridge", "s99",
-                        "datapath_type=netdev"], check=True)
+        _add_bridge("s99")
+        stale = registry.REGISTRY_DIR / "1-1.json"  # as a run killed with SIGKILL leaves it
+        stale.write_text(json.dumps({"owner": 1, "bridges": ["s99"], "processes": []}))
     try:
         summary = run_experiment(small_spec(), None, tmp_path)
         assert summary.status == "failed" and "fabric clean" in summary.error
         assert "s99" in summary.error
+        res = subprocess.run(FABRIC + ["clean", "--wait"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=3600)
+        assert res.returncode == 0 and "removed ovs bridge s99" in res.stdout
+        assert not stale.exists()
     finally:
         subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s99"], check=True)
+        stale.unlink(missing_ok=True)
+    assert_clean()
+
+
+def test_run_refuses_to_build_over_bridges_it_does_not_own(tmp_path):
+    """A bridge with one of the fabric's names that no run registered (a Mininet session of
+    the user's own): the run fails naming it, and `fabric clean` leaves it alone."""
+    with exclusive_run():
+        _add_bridge("s1")
+    try:
+        summary = run_experiment(small_spec(), None, tmp_path)
+        assert summary.status == "failed" and "no run of this project" in summary.error
+        assert "s1" in summary.error
+        res = subprocess.run(FABRIC + ["clean", "--wait"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=3600)
+        assert res.returncode == 0 and "s1" not in res.stdout
+    finally:
+        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s1"], check=True)
     assert_clean()

@@ -54,7 +54,9 @@ def mutated(draw: st.DrawFn) -> dict:
     doc = copy.deepcopy(BASE)
     for _ in range(draw(st.integers(1, 3))):
         where = draw(st.sampled_from(["top", "fabric", "workload"]))
-        table = doc if where == "top" else doc[where][0]
+        tables = doc.get(where)
+        ok = isinstance(tables, list) and tables and isinstance(tables[0], dict)
+        table = tables[0] if where != "top" and ok else doc
         if where == "workload" and draw(st.booleans()):
             table["kind"] = draw(st.sampled_from(KINDS[3:]))
         if where == "fabric" and draw(st.booleans()):

@@ -31,12 +31,14 @@ _current: "RunRecord | None" = None
 
 
 def start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, or None if it does not exist."""
+    """The process's start time in clock ticks since boot, or None if it does not exist (or
+    is a zombie: it has exited, only its exit status is left)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def process_alive(pid: int, ticks: int | None) -> bool:
