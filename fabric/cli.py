@@ -148,8 +148,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from fabric.plan.experiment import load_experiment
     spec = load_experiment(args.experiment)
-    if args.command in ("run", "compare"):
-        check_out_dir(args.out)
     if args.command == "check":
         print(f"{args.experiment}: ok ({len(spec.fabrics)} fabric(s), "
               f"{len(spec.workloads)} workload(s))")
@@ -159,6 +157,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from fabric.report.compare_text import format_comparison
         from fabric.run.compare import run_comparison
         check_comparable(spec)  # bad input -> SpecError before anything is built
+        check_out_dir(args.out)
         _need_root("fabric compare")
         args.emulating = True
         comp = run_comparison(spec, args.experiment, args.out, args.seeds)
@@ -166,6 +165,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if comp.all_complete else 1
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
+    check_out_dir(args.out)
     _need_root("fabric run")
     args.emulating = True
     from fabric.run.engine import run_experiment

@@ -378,6 +378,9 @@ for what, content in (
 add("cdf-dev-zero", "workload[0].cdf", _cdf("zero"), files={"zero": "@/dev/zero"})
 add("cdf-directory", "workload[0].cdf", _cdf("adir"), files={"adir": "@dir"})
 add("cdf-missing", "workload[0].cdf", _cdf("nope.csv"))
+add("cdf-nul-path", "workload[0].cdf", doc(workload=with_(BACKGROUND, cdf="a\u0000b")))
+add("trace-nul-path", "workload[0].trace",
+    doc(workload=with_(INFERENCE, arrivals="trace", trace="a\u0000b")))
 add("cdf-etc-passwd", "workload[0].cdf", doc(workload=with_(BACKGROUND, cdf="/etc/passwd")),
     forbid=("root:", "/bin/"))
 add("cdf-path-escape", "workload[0].cdf",

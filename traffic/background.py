@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import random
 from dataclasses import dataclass
 from importlib import resources
@@ -113,7 +114,10 @@ def load_cdf(name_or_path: str) -> SizeCdf:
     if name_or_path in SHIPPED:
         text = resources.files('traffic').joinpath('data', f'{name_or_path}.csv').read_text()
         return parse_cdf(text, name_or_path)
-    text = read_text(name_or_path, 'cdf', f'CDF file (not a shipped CDF: {", ".join(SHIPPED)})')
+    if not os.path.exists(name_or_path):  # False (no ValueError) for a path with a NUL
+        raise SpecError('cdf', f'{name_or_path!r} is neither a shipped CDF '
+                               f'({", ".join(SHIPPED)}) nor an existing file')
+    text = read_text(name_or_path, 'cdf', 'CDF file')
     return parse_cdf(text, name_or_path)
 
 
