@@ -34,6 +34,16 @@ def small_spec(size="2MB", deadline_s=60.0, iterations=1):
     })
 
 
+def wait_for_workload(proc: subprocess.Popen, out: Path) -> None:
+    """Until the run's workload is running: first its run lock (engine.log appears once the run
+    holds it; other runs on the machine may hold it for minutes), then 30 s for the agents."""
+    for pattern, timeout_s in (("*/engine.log", 3600), ("*/agents/*.recv.csv", 30)):
+        deadline = time.monotonic() + timeout_s
+        while not list(out.glob(pattern)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+
+
 def assert_clean():
     """Nothing of ours left; holding the run lock so no other emulation is mid-run."""
     with exclusive_run():
@@ -80,10 +90,7 @@ def test_signal_during_run_cleans_up(tmp_path, sig, code):
     out = tmp_path / "runs"
     proc = subprocess.Popen(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not list(out.glob("*/agents/*.recv.csv")):  # the workload is running
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
+    wait_for_workload(proc, out)
     time.sleep(1.0)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -121,10 +128,7 @@ def test_clean_removes_what_a_killed_run_left(tmp_path):
     proc = subprocess.Popen(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not list(out.glob("*/agents/*.recv.csv")):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_workload(proc, out)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert leftovers(), "a killed run should have left its network behind"
