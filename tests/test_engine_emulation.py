@@ -89,7 +89,9 @@ def test_signal_during_run_cleans_up(tmp_path, sig, code):
                     .replace('size_bytes = "4MB"', 'size_bytes = "40MB"'))
     out = tmp_path / "runs"
     proc = subprocess.Popen(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job inherits SIGINT ignored: undo that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_workload(proc, out)
     time.sleep(1.0)
     proc.send_signal(sig)
