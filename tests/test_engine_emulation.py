@@ -152,36 +152,37 @@ def _add_bridge(name: str) -> None:
 def test_run_refuses_to_build_over_a_dead_runs_leftovers(tmp_path):
     """A bridge a killed run registered is in the way: fail, pointing at `fabric clean`,
     which removes it (and only it)."""
-    with exclusive_run():
+    stale = registry.REGISTRY_DIR / "1-1.json"  # as a run killed with SIGKILL leaves it
+    with exclusive_run():  # one hold: no other run sees our fake leftover
         _add_bridge("s99")
-        stale = registry.REGISTRY_DIR / "1-1.json"  # as a run killed with SIGKILL leaves it
         stale.write_text(json.dumps({"owner": 1, "bridges": ["s99"], "processes": []}))
-    try:
-        summary = run_experiment(small_spec(), None, tmp_path)
-        assert summary.status == "failed" and "fabric clean" in summary.error
-        assert "s99" in summary.error
-        res = subprocess.run(FABRIC + ["clean", "--wait"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=3600)
-        assert res.returncode == 0 and "removed ovs bridge s99" in res.stdout
-        assert not stale.exists()
-    finally:
-        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s99"], check=True)
-        stale.unlink(missing_ok=True)
+        try:
+            summary = run_experiment(small_spec(), None, tmp_path)
+            assert summary.status == "failed" and "fabric clean" in summary.error
+            assert "s99" in summary.error
+            # --force: we hold the lock ourselves (clean would otherwise wait for us)
+            res = subprocess.run(FABRIC + ["clean", "--force"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=60)
+            assert res.returncode == 0 and "removed ovs bridge s99" in res.stdout
+            assert not stale.exists()
+        finally:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s99"], check=True)
+            stale.unlink(missing_ok=True)
     assert_clean()
 
 
 def test_run_refuses_to_build_over_bridges_it_does_not_own(tmp_path):
     """A bridge with one of the fabric's names that no run registered (a Mininet session of
     the user's own): the run fails naming it, and `fabric clean` leaves it alone."""
-    with exclusive_run():
+    with exclusive_run():  # one hold: no other run sees our bridge
         _add_bridge("s1")
-    try:
-        summary = run_experiment(small_spec(), None, tmp_path)
-        assert summary.status == "failed" and "no run of this project" in summary.error
-        assert "s1" in summary.error
-        res = subprocess.run(FABRIC + ["clean", "--wait"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=3600)
-        assert res.returncode == 0 and "s1" not in res.stdout
-    finally:
-        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s1"], check=True)
+        try:
+            summary = run_experiment(small_spec(), None, tmp_path)
+            assert summary.status == "failed" and "no run of this project" in summary.error
+            assert "s1" in summary.error
+            res = subprocess.run(FABRIC + ["clean", "--dry-run", "--force"], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0 and "s1" not in res.stdout
+        finally:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s1"], check=True)
     assert_clean()

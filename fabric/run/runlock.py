@@ -20,9 +20,31 @@ from fabric.run import registry
 from fabric.run.registry import LOCK_PATH
 
 
+_depth = 0  # exclusive_run() nesting in this process (the inner ones hold the outer's lock)
+
+
 @contextmanager
 def exclusive_run(timeout_s: float = 1800.0) -> Iterator[None]:
-    """Hold the machine-wide emulation lock; wait up to timeout_s for another run to finish."""
+    """Hold the machine-wide emulation lock; wait up to timeout_s for another run to finish.
+    Re-entrant within a process: a test may set things up and run the engine in one hold."""
+    global _depth
+    if _depth:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+        return
+    _depth = 1
+    try:
+        with _lock(timeout_s):
+            yield
+    finally:
+        _depth = 0
+
+
+@contextmanager
+def _lock(timeout_s: float) -> Iterator[None]:
     LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
     with open(LOCK_PATH, "a+") as f:
         try:
