@@ -115,3 +115,12 @@ def test_an_empty_record_is_dropped_when_the_lock_is_released(reg: Path) -> None
         path = registry.current().path
         assert path.exists()
     assert not path.exists() and registry.current() is None
+
+
+def test_the_run_lock_is_reentrant_within_a_process(reg: Path) -> None:
+    with runlock.exclusive_run():
+        outer = registry.current()
+        with runlock.exclusive_run(timeout_s=0.1):   # would time out if it were not re-entrant
+            assert registry.current() is outer
+        assert runlock.holder() is not None          # still held after the inner block
+    assert runlock.holder() is None
