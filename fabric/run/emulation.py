@@ -92,6 +92,22 @@ class EmulatedNetwork:
                 ctl.terminate()
             except Exception as exc:  # noqa: BLE001
                 log.error("stopping %s's shell failed: %s", ctl.name, exc)
+        self._remove_stragglers()
+
+    def _remove_stragglers(self) -> None:
+        """Delete this fabric's bridges and root-namespace veths that Mininet's stop missed: a
+        link whose creation was interrupted (Ctrl-C while building) is not in net.links."""
+        bridges = set(model.switches(self.graph)) & registry.existing_bridges()
+        for b in sorted(bridges):
+            subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", b],
+                           capture_output=True, timeout=10)
+        names = {model.intf_name(n, d["ports"][n]) for a, b, d in self.graph.edges(data=True)
+                 for n in (a, b)}
+        for intf in sorted(names & registry.existing_interfaces()):
+            if model.INTF_NAME.match(intf):
+                subprocess.run(["ip", "link", "del", intf], capture_output=True, timeout=10)
+        if bridges:
+            log.warning("removed bridges Mininet left: %s", ", ".join(sorted(bridges)))
 
     def __enter__(self) -> "EmulatedNetwork":
         self.start()
