@@ -5,7 +5,8 @@ run left nothing behind and its run directory is there with the right status.
 
 Killed runs cycle through SIGINT, SIGTERM and SIGKILL, sent 0.3-2.5 s (seeded) after the run
 took the run lock (its engine.log appears then), i.e. while building or during the workload.
-After a SIGKILL the script runs `fabric clean --wait` (the run could not tear down). After every
+After every killed run the script runs `fabric clean --wait` and reports what it removed (a
+SIGKILLed run cannot tear down; after SIGINT/SIGTERM there should be nothing). After every
 run, holding the run lock (so no other run's network is up meanwhile), it checks:
 
   * no OVS bridge or root-namespace interface named like ours, no qdisc on such an interface,
@@ -100,7 +101,7 @@ def run_one(i: int, exp: Path, out: Path, sig: signal.Signals | None, rng: rando
             row["signal"] += " (too late: run ended)"
     _, err = proc.communicate(timeout=600)
     row["exit"] = proc.returncode
-    if sig == signal.SIGKILL:
+    if sig is not None:  # after any kill (SIGINT/SIGTERM runs should leave nothing to clean)
         res = subprocess.run([python, "-m", "fabric", "clean", "--wait"], cwd=REPO,
                              capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(REPO)})
