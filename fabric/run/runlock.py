@@ -83,7 +83,14 @@ def _lock(timeout_s: float) -> Iterator[None]:
 def _still_there() -> list[str]:
     """What the current run registered and is still present (empty: drop its record)."""
     rec = registry.current()
-    return registry.present(rec.data) if rec is not None else []
+    if rec is None:
+        return []
+    left = registry.present(rec.data)
+    deadline = time.monotonic() + 3  # shells and agents may take a moment to exit and be reaped
+    while left and time.monotonic() < deadline and all(i.startswith("process ") for i in left):
+        time.sleep(0.1)
+        left = registry.present(rec.data)
+    return left
 
 
 def holder() -> str | None:
