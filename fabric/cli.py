@@ -1,4 +1,4 @@
-"""The `fabric` command: run, compare, check, doctor, clean.
+"""The `fabric` command: run, up, demo, compare, check, analyse, doctor, clean.
 
 Exit codes: 0 success; 1 the run failed or is partial (results are still on disk); 2 bad input
 (nothing was built); 130 interrupted. Bad input is reported as one line per error,
@@ -13,9 +13,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from topologies.errors import FabricError, SpecError
+
+if TYPE_CHECKING:
+    from fabric.analysis.summary import RunSummary
 
 DEFAULT_OUT = Path("runs")
 MAX_SEED = 2**32 - 1
@@ -67,6 +70,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="override the experiment's seed "
                      f"(0..{MAX_SEED})")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--live", type=_port, nargs="?", const=0, metavar="PORT",
+                     help="serve the live view on 127.0.0.1 during the run (PORT, default: any "
+                          "free port; the URL is printed)")
+    up = sub.add_parser("up", help="build one fabric of an experiment and hand over to Mininet's "
+                        "CLI with workload/fail/restore/controller/paths/util/live commands")
+    up.add_argument("experiment", type=Path, help="experiment TOML file (see examples/)")
+    up.add_argument("--fabric", help="which [[fabric]] of the file (default: the first)")
+    up.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                    help="directory that receives the session directory (default: runs/)")
+    up.add_argument("--live-port", type=_port, default=0,
+                    help="port of the live view on 127.0.0.1 (default: any free port)")
+    up.add_argument("--no-live", action="store_true", help="no live view")
+    demo = sub.add_parser("demo", help="the guided lesson of docs/lesson.md, step by step, "
+                          "pausing for Enter between steps")
+    demo.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                      help="directory that receives the lesson's runs (default: runs/)")
+    demo.add_argument("--no-pause", action="store_true", help="run every step without waiting")
+    demo.add_argument("--live", type=_port, nargs="?", const=0, metavar="PORT",
+                      help="serve the live view of each step's run")
     cmp = sub.add_parser("compare", help="run every fabric of an experiment for several seeds and "
                          "write a side-by-side report (fabric/compare.py)")
     cmp.add_argument("experiment", type=Path, help="experiment TOML file listing [[fabric]] entries")
@@ -77,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON (README.md)")
     check = sub.add_parser("check", help="validate an experiment file without building anything")
     check.add_argument("experiment", type=Path)
+    ana = sub.add_parser("analyse", help="recompute a run directory's summary.json, ideal.csv and "
+                         "fidelity verdict from the files the run wrote (no root)")
+    ana.add_argument("run_dir", type=Path, help="a run directory (runs/<time>-<experiment>-<fabric>)")
+    ana.add_argument("--json", action="store_true", help="print the summary as JSON")
     doctor = sub.add_parser("doctor", help="what this machine offers, and how to fix what is missing")
     doctor.add_argument("--json", action="store_true")
     clean = sub.add_parser("clean", help="remove what killed runs of this project left behind "
@@ -96,6 +122,16 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
     if not 0 <= n <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED}, got {text[:40]}")
+    return n
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {n}")
     return n
 
 
@@ -146,6 +182,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         verb = "would remove" if args.dry_run else "removed"
         print("\n".join(f"{verb} {_printable(item)}" for item in removed) or "nothing to clean")
         return 0
+    if args.command == "demo":
+        _need_root("fabric demo")
+        from fabric.run.demo import run_lesson
+        return run_lesson(args.out, pause=not args.no_pause, live_port=args.live)
+    if args.command == "analyse":
+        from fabric.analysis.analyse import reanalyse
+        return _print_summary(reanalyse(args.run_dir), args.json)
     from fabric.plan.experiment import load_experiment
     spec = load_experiment(args.experiment)
     if args.command == "check":
@@ -166,15 +209,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
     check_out_dir(args.out)
+    if args.command == "up":
+        _need_root("fabric up")
+        args.emulating = True
+        from fabric.run.session import fabric_up
+        fabric_up(spec, args.experiment, args.out, args.fabric,
+                  None if args.no_live else args.live_port)
+        return 0
     _need_root("fabric run")
     args.emulating = True
     from fabric.run.engine import run_experiment
+    from fabric.run.session import own_by_invoker
+    summary = run_experiment(spec, args.experiment, args.out, args.fabric, args.seed,
+                             live_port=args.live)
+    own_by_invoker(Path(summary.run_dir))   # under sudo: the user's files, not root's
+    return _print_summary(summary, args.json)
+
+
+def _print_summary(summary: RunSummary, as_json: bool) -> int:
+    """Print a run summary (table or JSON); exit code 0 for a complete run, else 1."""
     from fabric.report.summary import format_summary
-    summary = run_experiment(spec, args.experiment, args.out, args.fabric, args.seed)
-    if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
-    else:
-        print(format_summary(summary))
+    print(json.dumps(summary.to_dict(), indent=2) if as_json else format_summary(summary))
     return 0 if summary.status == "complete" else 1
 
 

@@ -7,7 +7,6 @@ fabric/workloads/).
 """
 from __future__ import annotations
 
-from typing import Any
 
 from fabric.analysis.fidelity import Fidelity
 from fabric.analysis.metrics import fmt
@@ -48,6 +47,10 @@ def format_summary(s: RunSummary) -> str:
                      f"({s.tcp['retransmit_ppm']} ppm), {s.tcp['reorder_events']} reorder events, "
                      f"{s.tcp['TcpExt.TCPOFOQueue']} queued out of order, "
                      f"{s.tcp['TcpExt.TCPTimeouts']} timeouts")
+    if s.collisions:
+        more = f" (+{len(s.collisions) - 3} more in paths.csv/summary.json)" \
+            if len(s.collisions) > 3 else ""
+        lines.append("paths: " + "; ".join(s.collisions[:3]) + more)
     for f in s.failures:
         when = (f"at t0+{f['applied_s']:.2f}s" if f.get("applied_s") is not None
                 else f"NOT applied ({f.get('error')})")

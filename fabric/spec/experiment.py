@@ -131,6 +131,9 @@ class RunSpec:
     datapath: Literal["auto", "kernel", "user"] = "auto"
     start_delay_s: float = bounded(0, 60, default=0.5)
     tcp_congestion_control: Literal["cubic", "bbr", "reno"] = "cubic"
+    # links to record as pcap files during the workload, named as links.csv names them
+    # ("l1-s1", "l2-h3"); fabric.run.capture, analysed by fabric.analysis.capture
+    capture: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,8 +256,29 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
             check_workload_hosts(spec, graph, f"fabric[{i}]")
         with errors.check():
             check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
+        with errors.check():
+            capture_interfaces(spec.run.capture, graph)
         errors.raise_any()
     return spec
+
+
+def capture_interfaces(links: tuple[str, ...], graph: nx.Graph) -> list[tuple[str, str]]:
+    """(link name, the switch interface to capture on) for each `run.capture` entry "a-b"
+    (either order); SpecError names run.capture[i] when the fabric has no such link."""
+    from topologies.model import HOST, intf_name
+    out = []
+    for i, name in enumerate(links):
+        key = f"run.capture[{i}]"
+        a, sep, b = name.partition("-")
+        if not sep:
+            raise SpecError(key, f"a link is named \"a-b\" (e.g. \"l1-s1\"), got {name!r}")
+        check_name(a, key)
+        check_name(b, key)
+        if not graph.has_edge(a, b):
+            raise SpecError(key, f"fabric {graph.graph.get('name')!r} has no link {a}-{b}")
+        sw = a if graph.nodes[a]["role"] != HOST else b
+        out.append((f"{a}-{b}", intf_name(sw, graph.edges[a, b]["ports"][sw])))
+    return out
 
 
 def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:

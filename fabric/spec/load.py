@@ -73,45 +73,60 @@ def _join(key: str, name: str | int) -> str:
 
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
+    """`value` as the type `hint` names (SpecError naming `key` when it does not fit)."""
     origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        options = [o for o in args if o is not type(None)]
-        if len(options) == 1:  # X | None: errors of X keep their own key path
-            return _convert(options[0], value, key)
-        errors = []
-        for option in args:
-            if option is type(None):
-                continue
-            try:
-                return _convert(option, value, key)
-            except SpecError as exc:
-                errors.append(str(exc))
-        raise SpecError(key, f"{value!r} does not fit ({'; '.join(errors)})")
+        return _union(typing.get_args(hint), value, key)
     if origin is typing.Literal:
+        args = typing.get_args(hint)
         if not isinstance(value, (str, int, float, bool)) or value not in args:
             raise SpecError(key, f"{value!r} is not one of {', '.join(map(repr, args))}")
         return value
     if origin is tuple:
-        item = args[0]
-        if isinstance(value, str) and item is str:
-            value = [value]
-        if not isinstance(value, list):
-            raise SpecError(key, f"expected a list, got {type(value).__name__}")
-        errors, out = Collector(), []
-        for i, v in enumerate(value):
-            with errors.check():
-                out.append(_convert(item, v, _join(key, i)))
-        errors.raise_any()
-        return tuple(out)
+        return _tuple(typing.get_args(hint)[0], value, key)
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise SpecError(key, f"expected a table, got {type(value).__name__}")
         return dict(value)
     if dataclasses.is_dataclass(hint):
-        return load(hint, value, key)
+        return load(hint, value, key)  # type: ignore[arg-type]
     if hint is Any:
         return value
+    return _scalar(hint, value, key)
+
+
+def _union(options: tuple[Any, ...], value: Any, key: str) -> Any:
+    """The first option (None aside) the value fits; else every option's complaint."""
+    real = [o for o in options if o is not type(None)]
+    if len(real) == 1:  # X | None: errors of X keep their own key path
+        return _convert(real[0], value, key)
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _convert(option, value, key)
+        except SpecError as exc:
+            errors.append(str(exc))
+    raise SpecError(key, f"{value!r} does not fit ({'; '.join(errors)})")
+
+
+def _tuple(item: Any, value: Any, key: str) -> tuple[Any, ...]:
+    """A TOML list as a tuple of `item` (a lone string where strings are expected: one item)."""
+    if isinstance(value, str) and item is str:
+        value = [value]
+    if not isinstance(value, list):
+        raise SpecError(key, f"expected a list, got {type(value).__name__}")
+    errors, out = Collector(), []
+    for i, v in enumerate(value):
+        with errors.check():
+            out.append(_convert(item, v, _join(key, i)))
+    errors.raise_any()
+    return tuple(out)
+
+
+def _scalar(hint: Any, value: Any, key: str) -> Any:
+    """float (ints accepted), int, str or bool; never a bool where a number is expected."""
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(key, f"expected a number, got {value!r}")
