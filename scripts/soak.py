@@ -77,11 +77,23 @@ def check_clean() -> list[str]:
         return mine + qdisc_leftovers() + [f"registry record {r}" for r in records]
 
 
+# names the soak's fabric uses (1 spine, 2 leaves, 2 hosts): a leftover named otherwise is some
+# other run's on this shared machine (reported apart: the soak cannot have made it)
+OUR_NAMES = re.compile(r"(ovs bridge|interface|qdisc on|nft table netdev fabric_)\s*"
+                       r"(s1|l1|l2|h1|h2)(-eth[0-9]+)?$")
+
+
+def split_foreign(items: list[str]) -> tuple[list[str], list[str]]:
+    ours = [i for i in items if not re.match(r"(ovs bridge|interface|qdisc on|nft table)", i)
+            or OUR_NAMES.match(i)]
+    return ours, [i for i in items if i not in ours]
+
+
 def run_one(i: int, exp: Path, out: Path, sig: signal.Signals | None, rng: random.Random,
             python: str) -> dict:
     before = set(out.iterdir()) if out.exists() else set()
     cmd = [python, "-m", "fabric", "run", str(exp), "--out", str(out), "--json"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)},
                             preexec_fn=_default_sigint)
     row: dict = {"run": i, "signal": sig.name if sig else "", "cleaned": ""}
@@ -110,7 +122,7 @@ def run_one(i: int, exp: Path, out: Path, sig: signal.Signals | None, rng: rando
     row["run_dir"] = str(new[0]) if len(new) == 1 else f"{len(new)} new directories"
     row["status"] = _status(new[0]) if len(new) == 1 else "LOST"
     row["status_ok"] = _status_ok(row["status"], sig, row["signal"])
-    row["left"] = check_clean()
+    row["left"], row["foreign"] = split_foreign(check_clean())
     if err.strip() and proc.returncode not in (0, 130, -9, -2, -15):
         row["stderr"] = err.strip().splitlines()[-1][:200]
     return row
@@ -170,6 +182,7 @@ def main() -> int:
         print(f"run {i:3d} {row['signal'] or '-':8s} exit {row['exit']:4d} "
               f"status {row['status']:24s} {'ok' if ok else 'BAD'}"
               f"{'  left: ' + ', '.join(row['left'][:5]) if row['left'] else ''}"
+              f"{'  (others: ' + ', '.join(row['foreign'][:3]) + ')' if row['foreign'] else ''}"
               f"{'  cleaned ' + str(row['cleaned']) if row['cleaned'] != '' else ''}", flush=True)
     runs_dirs = len([d for d in out.iterdir() if d.is_dir()])
     print(f"\nsoak: {args.runs} runs ({len(killed)} killed: "
