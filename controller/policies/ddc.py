@@ -22,6 +22,9 @@ class DDCPolicy(SprayingPolicy):
     """Spraying at every NCP (topologies.ddc fabrics only)."""
 
     SPRAY_ROLE = "ncp"
+    # an NCP deals its fabric-bound packets round-robin over its NCF links as one device (all
+    # host ports share the counter), as a chassis line card sprays cells; see docs/ddc.md
+    PARAMS: dict[str, Any] = {**SprayingPolicy.PARAMS, "counter": "switch"}
 
     def __init__(self, graph: nx.Graph, params: dict[str, Any] | None = None):
         if graph.graph.get("kind") != "ddc":

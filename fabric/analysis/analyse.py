@@ -38,7 +38,7 @@ log = logging.getLogger("fabric.analysis")
 
 # summary.json fields the live run recorded (everything else is computed here)
 RECORDED = ("experiment", "fabric", "policy", "seed", "status", "error", "datapath", "setup",
-            "phases_s", "flows_planned", "tcp", "failures")
+            "phases_s", "flows_planned", "tcp", "loss", "failures")
 
 
 def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from fabric.analysis.links import LinkSample
+from fabric.analysis.links import LinkSample, first_last
 
 SAMPLE_INTERVAL_S = 0.25
 WINDOW_S = 1.0
@@ -229,14 +229,9 @@ def best_utilisation(samples: Iterable[LinkSample]) -> dict[tuple[str, str], flo
 
 def kernel_drops(samples: Iterable[LinkSample]) -> tuple[int, float]:
     """(tx_dropped over the run, estimated packets sent) summed over all sampled directions."""
-    first: dict[tuple[str, str], LinkSample] = {}
-    last: dict[tuple[str, str], LinkSample] = {}
-    for s in samples:
-        k = (s.src, s.dst)
-        if k not in first or s.time < first[k].time:
-            first[k] = s
-        if k not in last or s.time > last[k].time:
-            last[k] = s
+    ends = first_last(samples)
+    first = {k: a for k, (a, _) in ends.items()}
+    last = {k: b for k, (_, b) in ends.items()}
     dropped = sum(max(0, last[k].tx_dropped - first[k].tx_dropped) for k in first)
     sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / WIRE_FRAME_BYTES
     return dropped, sent

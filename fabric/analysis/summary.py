@@ -32,6 +32,7 @@ class RunSummary:
     fct_by_workload: dict[str, Distribution] = field(default_factory=dict)
     collectives: list[CollectiveResult] = field(default_factory=list)
     tcp: dict[str, int] = field(default_factory=dict)  # fabric.tcpstats.total over all hosts
+    loss: dict[str, dict[str, int]] = field(default_factory=dict)  # fabric.analysis.loss, per tier
     failures: list[dict[str, Any]] = field(default_factory=list)  # fabric.failures (+ impact)
     jobs: list[JobResult] = field(default_factory=list)        # per training job (JCT, roofline)
     # per-workload sections (fabric.spec.workload.Workload.section): "inference" -> {workload

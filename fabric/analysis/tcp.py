@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from fabric.analysis.loss import split_retransmissions
+
 # counter -> what it means in a report
 COUNTERS = {
     "Tcp.OutSegs": "segments sent",
@@ -52,4 +54,6 @@ def total(deltas: Iterable[Mapping[str, int]]) -> dict[str, int]:
     sent = out["Tcp.OutSegs"]
     out["retransmit_ppm"] = round(1e6 * out["Tcp.RetransSegs"] / sent) if sent else 0
     out["reorder_events"] = out["TcpExt.TCPSACKReorder"] + out["TcpExt.TCPTSReorder"]
+    out["ofo_permille"] = round(1e3 * out["TcpExt.TCPOFOQueue"] / sent, 1) if sent else 0.0
+    out.update(split_retransmissions(out))
     return out

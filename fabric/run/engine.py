@@ -29,8 +29,10 @@ from topologies.errors import RunError
 from traffic.plan import TrafficPlan
 from traffic.records import collect, read_csv, write_csv
 
+from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
 from fabric.analysis.analyse import analyse
+from fabric.analysis.links import read_links_csv
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
@@ -185,6 +187,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                                   live_port)
             agents.wait_ready(30, controller_alive)
             before = net.tcp_counters(names)
+            nic_before = net.nic_queue_drops(names)
             cpu_groups = _cpu_groups(ctl, agents)
             with LinkSampler(graph, run_dir / "links.csv"), \
                     CpuSampler(run_dir / "cpu.csv", cpu_groups), \
@@ -204,6 +207,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             phases["workload_s"] = time.monotonic() - t
             after = net.tcp_counters(names)
             summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
+            summary.loss = loss.as_dict(loss.by_tier(read_links_csv(run_dir / "links.csv"),
+                                                     net.nic_queue_drops(names) - nic_before))
         finally:
             t = time.monotonic()
 
