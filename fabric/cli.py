@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 from topologies.errors import FabricError, SpecError
 
@@ -27,7 +27,7 @@ MAX_SEED = 2**32 - 1
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one `fabric: error in <argument>: ...` line and exit 2."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         key, text = "arguments", message
         if message.startswith("argument "):
             key, _, text = message[len("argument "):].partition(": ")
@@ -125,24 +125,21 @@ def _seed(text: str) -> int:
     return n
 
 
-def _port(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {n}")
-    return n
+def _bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high] (`what` names it in the error)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {n}")
+        return n
+    return parse
 
 
-def _seed_count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
-    if not 1 <= n <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {n}")
-    return n
+_port = _bounded_int(0, 65535, "a port number")
+_seed_count = _bounded_int(1, 100, "a whole number")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     except FabricError as exc:
         print(f"fabric: {_printable(str(exc))}", file=sys.stderr)
         return 1
+    finally:  # main() may be called in-process (tests): leave the root logger as found
+        logging.getLogger().removeHandler(console)
 
 
 def _need_root(what: str) -> None:

@@ -71,10 +71,10 @@ def to_toml(doc: dict[str, Any]) -> str:
     lines: list[str] = []
     tables = []
     for k, v in doc.items():
-        if isinstance(v, dict) and k in ("run", "scale"):
-            tables.append((k, v))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v) and k in (
-                "fabric", "workload", "failure"):
+        is_table = isinstance(v, dict) and k in ("run", "scale")
+        is_array = (isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+                    and k in ("fabric", "workload", "failure"))
+        if is_table or is_array:
             tables.append((k, v))
         else:
             lines.append(f"{_k(k)} = {_value(v)}")

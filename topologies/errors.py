@@ -24,11 +24,11 @@ class SpecError(FabricError):
         super().__init__(f"{key}: {message}" if key else message)
 
     @property
-    def errors(self) -> list["SpecError"]:
+    def errors(self) -> list[SpecError]:
         """Every error this one stands for (itself, or the members of a SpecErrors)."""
         return [self]
 
-    def under(self, prefix: str) -> "SpecError":
+    def under(self, prefix: str) -> SpecError:
         """The same error with its key placed under `prefix` (e.g. workload[0])."""
         errs = [SpecError(_join(prefix, e.key), e.message) for e in self.errors]
         return errs[0] if len(errs) == 1 else SpecErrors(errs)

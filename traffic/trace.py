@@ -18,7 +18,7 @@ import io
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from topologies.errors import SpecError
@@ -47,7 +47,7 @@ def parse_timestamp(text: str) -> float:
     except ValueError:
         pass
     whole, _, frac = text.partition('.')
-    base = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc)  # naive: read as UTC
+    base = datetime.fromisoformat(whole).replace(tzinfo=UTC)  # naive: read as UTC
     if frac and not frac.isdigit():
         raise ValueError(f'bad fractional seconds in {text!r}')
     return base.timestamp() + (float(f'0.{frac}') if frac else 0.0)

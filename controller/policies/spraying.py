@@ -45,7 +45,7 @@ class SprayingPolicy(EcmpPolicy):
     """ECMP routes everywhere, plus per-packet spraying at switches of role SPRAY_ROLE."""
 
     SPRAY_ROLE: ClassVar[str] = ""
-    PARAMS: dict[str, Any] = {**EcmpPolicy.PARAMS, "numgen": "inc", "counter": "port"}
+    PARAMS: ClassVar[dict[str, Any]] = {**EcmpPolicy.PARAMS, "numgen": "inc", "counter": "port"}
 
     def __init__(self, graph: nx.Graph, params: dict[str, Any] | None = None):
         super().__init__(graph, params)

@@ -61,7 +61,11 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
+
+import networkx as nx
+
+from traffic.plan import TrafficPlan
 
 from fabric.analysis.links import LinkSample, first_last
 
@@ -155,7 +159,7 @@ def cpu_stats(samples: Sequence[CpuSample]) -> CpuStats | None:
         return (y.machine_busy_s - x.machine_busy_s) / dt if dt > 0 else 0.0
 
     def cores(x: CpuSample, y: CpuSample, attr: str) -> float:
-        return (getattr(y, attr) - getattr(x, attr)) / (y.time - x.time)
+        return float(getattr(y, attr) - getattr(x, attr)) / (y.time - x.time)
 
     w = windows([s.time for s in samples])
     ncores = max(1, round((b.machine_total_s - a.machine_total_s) / span))
@@ -326,7 +330,7 @@ def per_packet_policy(policy: str) -> bool:
     return cls is not None and issubclass(cls, SprayingPolicy)
 
 
-def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
+def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
                busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
                datapath: str = "") -> Fidelity:
     """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);

@@ -98,7 +98,7 @@ def as_dict(losses: Iterable[TierLoss]) -> dict[str, dict[str, int]]:
     return {x.tier: {**asdict(x), "total": x.total} for x in losses}
 
 
-def split_retransmissions(tcp: Mapping[str, int]) -> dict[str, int]:
+def split_retransmissions(tcp: Mapping[str, float]) -> dict[str, int]:
     """Retransmitted segments split by what TCP learnt afterwards: `spurious` = duplicate SACKs
     received (the receiver already had the data: reordering or a premature timeout), `real` =
     the rest (lost, or never shown to be spurious). Both in segments and per million sent."""
@@ -106,6 +106,8 @@ def split_retransmissions(tcp: Mapping[str, int]) -> dict[str, int]:
     spurious = min(retrans, int(tcp.get("TcpExt.TCPDSACKRecv", 0)))
     real = retrans - spurious
     sent = int(tcp.get("Tcp.OutSegs", 0))
-    ppm = (lambda n: round(1e6 * n / sent) if sent else 0)
+
+    def ppm(n: int) -> int:
+        return round(1e6 * n / sent) if sent else 0
     return {"retrans_real": real, "retrans_spurious": spurious,
             "retrans_real_ppm": ppm(real), "retrans_spurious_ppm": ppm(spurious)}

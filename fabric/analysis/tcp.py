@@ -45,9 +45,10 @@ def delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]
     return {k: after.get(k, 0) - before.get(k, 0) for k in COUNTERS}
 
 
-def total(deltas: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Sum of per-host deltas, plus derived rates (per million segments sent)."""
-    out = {k: 0 for k in COUNTERS}
+def total(deltas: Iterable[Mapping[str, int]]) -> dict[str, float]:
+    """Sum of per-host deltas, plus derived rates (per million segments sent; ofo_permille is
+    the one fraction, the rest are whole numbers)."""
+    out: dict[str, float] = dict.fromkeys(COUNTERS, 0)
     for d in deltas:
         for k, v in d.items():
             out[k] += v

@@ -170,21 +170,20 @@ def _jct_per_seed(plt: Any, comp: Comparison) -> Any:
 
 
 def _link_util(plt: Any, comp: Comparison) -> Any:
-    fabs = [f for f in comp.fabrics if f.links is not None and f.links.per_link]
+    fabs = [(f, f.links) for f in comp.fabrics if f.links is not None and f.links.per_link]
     if not fabs:
         return None
-    fig, axes = plt.subplots(len(fabs), 1, figsize=(max(7.5, 0.45 * max(len(f.links.per_link)
-                                                                          for f in fabs) + 2),
+    fig, axes = plt.subplots(len(fabs), 1, figsize=(max(7.5, 0.45 * max(len(L.per_link)
+                                                                          for _, L in fabs) + 2),
                                                      3.4 * len(fabs)), squeeze=False)
-    for ax, f in zip(axes[:, 0], fabs):
-        names = sorted(f.links.per_link)
-        vals = [f.links.per_link[k] * 100 for k in names]
+    for ax, (f, L) in zip(axes[:, 0], fabs):
+        names = sorted(L.per_link)
+        vals = [L.per_link[k] * 100 for k in names]
         ax.bar(range(len(names)), vals, color="tab:blue")
         mean = sum(vals) / len(vals)
         ax.axhline(mean, color="tab:red", linestyle="--", linewidth=1, label=f"mean {mean:.1f}%")
         ax.set_xticks(range(len(names)), [k.replace(">", "→") for k in names], rotation=45,
                       ha="right", fontsize=8)
-        L = f.links
         mmr = "-" if L.mmr.mean is None else f"{L.mmr.mean:.2f}"
         jain = "-" if L.jain.mean is None else f"{L.jain.mean:.3f}"
         ax.set_title(f"{f.name} ({f.kind}, {f.policy}): fabric-tier link utilisation, "
@@ -201,8 +200,7 @@ def _link_heatmap(plt: Any, comp: Comparison) -> Any:
     panels = []
     for f in comp.fabrics:
         run = next((r for r in _complete(comp, f.name) if r.link_balance is not None), None)
-        links_csv = Path(run.run_dir) / "links.csv" if run else None
-        if run is None or not links_csv.exists():
+        if run is None or not (links_csv := Path(run.run_dir) / "links.csv").exists():
             continue
         ser = series(read_links_csv(links_csv), run.window, tier="fabric")
         ser = {k: v for k, v in ser.items() if v}

@@ -59,8 +59,9 @@ def link_rows(comp: Comparison) -> list[list[tuple[str, str]]]:
 def _render(rows: list[list[tuple[str, str]]]) -> list[str]:
     heads = [c for c, _ in rows[0]]
     widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(heads)]
-    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
     return [line(heads)] + [line([v for _, v in r]) for r in rows]
 
 

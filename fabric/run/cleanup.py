@@ -135,11 +135,10 @@ def clean(dry_run: bool = False, wait: bool = False, force: bool = False) -> lis
     (take the lock when it ends) or `force` (go ahead without the lock)."""
     with ExitStack() as stack:
         live = holder()
-        if live is not None and not force:
-            if not wait:
-                raise RunError(f"a run is live (pid {live} holds {registry.LOCK_PATH}): "
-                               "fabric clean would pull its network away; wait for it, or use "
-                               "--wait, or --force to clean anyway")
+        if live is not None and not force and not wait:
+            raise RunError(f"a run is live (pid {live} holds {registry.LOCK_PATH}): "
+                           "fabric clean would pull its network away; wait for it, or use "
+                           "--wait, or --force to clean anyway")
         if live is None or not force:
             stack.enter_context(exclusive_run())
         found: list[str] = []

@@ -46,7 +46,8 @@ def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
         raise SpecError("--seeds", f"must be >= 1, got {seeds}")
     check_comparable(spec)
     if run is None:
-        from fabric.run.engine import run_experiment as run
+        from fabric.run.engine import run_experiment
+        run = run_experiment
     from fabric.report.compare_files import write_report
     reference = reference_fabric(spec)
     report_dir = new_run_dir(out_base, spec.name, "compare")

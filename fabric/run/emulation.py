@@ -17,7 +17,8 @@ from typing import Any
 import networkx as nx
 
 from topologies import model
-from topologies.mininet_topo import ModelTopo, intf_name
+from topologies.mininet_topo import ModelTopo
+from topologies.model import intf_name
 
 from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
@@ -96,12 +97,12 @@ class EmulatedNetwork:
         net, self.net = self.net, None
         try:
             net.stop()
-        except Exception as exc:  # noqa: BLE001 - teardown must go on
+        except Exception as exc:
             log.error("mininet stop failed: %s", exc)
         for ctl in net.controllers:  # RemoteController.stop() leaves its shell running
             try:
                 ctl.terminate()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.error("stopping %s's shell failed: %s", ctl.name, exc)
         self._remove_stragglers()
 
@@ -120,7 +121,7 @@ class EmulatedNetwork:
         if bridges:
             log.warning("removed bridges Mininet left: %s", ", ".join(sorted(bridges)))
 
-    def __enter__(self) -> "EmulatedNetwork":
+    def __enter__(self) -> EmulatedNetwork:
         self.start()
         return self
 

@@ -48,7 +48,7 @@ from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
-from fabric.spec.experiment import ExperimentSpec, capture_interfaces
+from fabric.spec.experiment import ExperimentSpec, FabricSpec, capture_interfaces
 
 log = logging.getLogger("fabric.run.engine")
 
@@ -121,7 +121,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
         except RunError as exc:
             summary.error = str(exc)
             log.error("run failed: %s", exc)
-        except Exception as exc:  # noqa: BLE001 - record, then report as a failed run
+        except Exception as exc:
             summary.error = f"{type(exc).__name__}: {exc}"
             log.exception("run crashed")
         finally:
@@ -132,7 +132,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
 
 
 @contextmanager
-def running_fabric(fab: Any, graph: nx.Graph, run_dir: Path, datapath: str,
+def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: str,
                    phases: dict[str, float]) -> Iterator[tuple[ControllerProcess, Any]]:
     """The fabric built and fully installed: the controller (the fabric's policy) listening,
     the Mininet network up and shaped, every switch READY. Yields (controller, network); on
@@ -251,7 +251,7 @@ def _teardown(*steps: Callable[[], Any] | None) -> None:
             continue
         try:
             step()
-        except BaseException as exc:  # noqa: BLE001 - finish the teardown, re-raise below
+        except BaseException as exc:
             log.error("teardown step %s failed: %r", getattr(step, "__qualname__", step), exc)
             first = first or exc
     if first is not None:

@@ -27,7 +27,7 @@ LOCK_PATH = Path(os.environ.get("FABRIC_LOCK", "/run/aifabric-emulator.lock"))  
 REGISTRY_DIR = LOCK_PATH.parent / (LOCK_PATH.stem + ".runs")
 LIST_KEYS = ("bridges", "interfaces", "nft_tables", "processes")
 
-_current: "RunRecord | None" = None
+_current: RunRecord | None = None
 
 
 def start_ticks(pid: int) -> int | None:
@@ -162,6 +162,6 @@ def present(data: dict[str, Any]) -> list[str]:
         have = existing_interfaces()
         items += [f"interface {i}" for i in data["interfaces"] if i in have]
     if data.get("nft_tables"):
-        have = existing_nft_tables()
-        items += [f"nft table {f} {n}" for f, n in data["nft_tables"] if (f, n) in have]
+        tables = existing_nft_tables()
+        items += [f"nft table {f} {n}" for f, n in data["nft_tables"] if (f, n) in tables]
     return items

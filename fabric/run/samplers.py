@@ -49,8 +49,8 @@ class CsvSampler:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
-    def start(self) -> "CsvSampler":
-        self._file = open(self.path, "w", newline="")
+    def start(self) -> CsvSampler:
+        self._file = open(self.path, "w", newline="")  # noqa: SIM115 - closed by stop()
         self._writer = csv.writer(self._file)
         self._writer.writerow(self.columns)
         self.sample()
@@ -69,7 +69,7 @@ class CsvSampler:
         finally:
             self._file.close()
 
-    def __enter__(self) -> "CsvSampler":
+    def __enter__(self) -> CsvSampler:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

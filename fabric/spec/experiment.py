@@ -23,7 +23,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import networkx as nx
 
@@ -33,7 +33,7 @@ from topologies.model import hosts as fabric_hosts
 from topologies.single import build_single_switch
 
 from topologies.errors import Collector, SpecError
-from fabric.spec.failures import check_failures
+from fabric.spec.failures import FailureSpec, check_failures
 from traffic.scaling import ScaleSpec, check_scale
 from fabric.spec.load import bounded, check_name, load, positive
 from traffic.inputfile import read_text
@@ -119,7 +119,7 @@ class DDCSpec(_FabricBase):
 
 FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwitchSpec,
                                  "ddc": DDCSpec}
-FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec, DDCSpec]
+FabricSpec = LeafSpineSpec | SingleSwitchSpec | DDCSpec
 
 # ---------------------------------------------------------------- experiment
 
@@ -137,19 +137,9 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
-class FailureSpec:
-    """Take a fabric link (`link = ["l1", "s1"]`) or a fabric switch (`switch = "ncf1"`) down at
-    t0 + at_s (fabric.run.failures); `fabric` limits it to the fabric of that name."""
-    at_s: float
-    link: tuple[str, ...] = ()
-    switch: str = ""
-    fabric: str = ""
-
-
-@dataclass(frozen=True)
 class ExperimentSpec:
     name: str
-    fabrics: tuple[Any, ...]
+    fabrics: tuple[FabricSpec, ...]
     workloads: tuple[Workload, ...]
     seed: int = 1
     description: str = ""
@@ -158,7 +148,7 @@ class ExperimentSpec:
     failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.run.failures)
     scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
 
-    def fabric(self, name: str | None = None) -> Any:
+    def fabric(self, name: str | None = None) -> FabricSpec:
         """The named fabric, or the first one."""
         if name is None:
             return self.fabrics[0]
@@ -281,7 +271,7 @@ def capture_interfaces(links: tuple[str, ...], graph: nx.Graph) -> list[tuple[st
     return out
 
 
-def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:
+def check_policy(fab: FabricSpec, graph: nx.Graph, fabric_key: str) -> None:
     """The fabric's policy and its params, checked on the built model (SpecError names
     fabric[i].policy or fabric[i].policy_params.<key>)."""
     from controller.policies import make_policy

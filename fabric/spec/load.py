@@ -44,7 +44,7 @@ def load(cls: type[T], table: Any, key: str) -> T:
     Every bad key of the table is reported (SpecErrors), in field order."""
     if not isinstance(table, dict):
         raise SpecError(key, f"expected a table, got {type(table).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     errors = Collector()
     hints = typing.get_type_hints(cls)
     values = {}
@@ -154,7 +154,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
-def bounds(name: str, f: dataclasses.Field, value: Any) -> tuple[float, float, bool]:
+def bounds(name: str, f: dataclasses.Field[Any], value: Any) -> tuple[float, float, bool]:
     """(low, high, low_exclusive) of a numeric field: its metadata, else the naming rules."""
     meta = f.metadata
     if name.endswith("_s"):
@@ -170,7 +170,7 @@ def bounds(name: str, f: dataclasses.Field, value: Any) -> tuple[float, float, b
     return low, meta.get("max", high), gt
 
 
-def _check_field(name: str, value: Any, f: dataclasses.Field, key: str) -> Any:
+def _check_field(name: str, value: Any, f: dataclasses.Field[Any], key: str) -> Any:
     if name == "name":
         check_name(value, key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or name.endswith("_bytes"):

@@ -109,7 +109,7 @@ def incast_result(records: Sequence[FlowRecord], receiver_rate_mbps: float | Non
     for group in sorted({r.group or "" for r in records}, key=lambda g: (len(g), g)):
         rs = [r for r in records if (r.group or "") == group]
         done = [r for r in rs if r.complete and r.fct_s]
-        rates = [r.bytes * 8 / r.fct_s / 1e6 for r in done]
+        rates = [r.bytes * 8 / r.fct_s / 1e6 for r in done if r.fct_s]
         starts = [r.start for r in done if r.start is not None]
         ends = [r.end for r in done if r.end is not None]
         rounds.append(IncastRound(group, len(rs), len(done),
