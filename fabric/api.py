@@ -26,7 +26,7 @@ from fabric.analysis.results import (
 )
 from fabric.analysis.summary import RunSummary
 from fabric.analysis.sweep import Sweep
-from fabric.plan.experiment import experiment_from_document, load_experiment
+from fabric.plan.experiment import experiment_from_document
 from fabric.spec import tomlwrite
 from fabric.spec.experiment import ExperimentSpec
 from topologies.errors import FabricError, SpecError
@@ -77,7 +77,8 @@ def load(source: str | Path | Mapping[str, Any], set: Sequence[str] = ()) -> Exp
     ("KEY=VALUE", as `--set`); SpecError names the offending key as the file would."""
     if isinstance(source, Mapping):
         return experiment_from_document(dict(source), set)
-    return load_experiment(source, set)
+    from fabric.plan import experiment as plan  # looked up per call (tests patch it)
+    return plan.load_experiment(source, set) if set else plan.load_experiment(source)
 
 
 def to_toml(doc: Mapping[str, Any]) -> str:
