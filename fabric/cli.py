@@ -20,6 +20,7 @@ DEFAULT_OUT = Path("runs")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fabric", description="Emulate AI back-end fabrics on real "
                                 "packets (Mininet + Open vSwitch + an os-ken controller).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {project_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one experiment on one fabric and print its summary")
     run.add_argument("experiment", type=Path, help="experiment TOML file (see examples/)")
@@ -29,19 +30,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override the experiment's seed")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     cmp = sub.add_parser("compare", help="run every fabric of an experiment for several seeds and "
-                         "write a side-by-side report (fabric/compare.py)")
+                         "write a side-by-side report with head-to-head verdicts")
     cmp.add_argument("experiment", type=Path, help="experiment TOML file listing [[fabric]] entries")
     cmp.add_argument("--seeds", type=_seed_count, default=3,
                      help="seeds per fabric: the experiment's seed, seed+1, ... (default: 3)")
     cmp.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help="directory that receives the new report directory (default: runs/)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON (README.md)")
+    cmp.add_argument("--include-unfaithful", action="store_true",
+                     help="count complete runs the fidelity monitor judged UNFAITHFUL in means, "
+                          "ratios and verdicts (default: leave them out; they stay flagged)")
     check = sub.add_parser("check", help="validate an experiment file without building anything")
     check.add_argument("experiment", type=Path)
     doctor = sub.add_parser("doctor", help="what this machine offers, and how to fix what is missing")
     doctor.add_argument("--json", action="store_true")
     sub.add_parser("clean", help="remove leftovers of a crashed run (bridges, links, processes)")
     return p
+
+
+def project_version() -> str:
+    """The installed distribution's version (setup.cfg), or "unknown" from a bare checkout."""
+    import importlib.metadata as md
+    try:
+        return md.version("aifabric-emulator")
+    except md.PackageNotFoundError:
+        return "unknown"
 
 
 def _seed_count(text: str) -> int:
@@ -100,7 +113,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from fabric.run.compare import run_comparison
         check_comparable(spec)  # bad input -> SpecError before anything is built
         _need_root("fabric compare")
-        comp = run_comparison(spec, args.experiment, args.out, args.seeds)
+        comp = run_comparison(spec, args.experiment, args.out, args.seeds,
+                              include_unfaithful=args.include_unfaithful)
         print(json.dumps(comp.to_dict(), indent=2) if args.json else format_comparison(comp))
         return 0 if comp.all_complete else 1
     if args.fabric is not None:

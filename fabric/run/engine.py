@@ -94,7 +94,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     datapath = choose_datapath(spec.run.datapath)
     run_dir = new_run_dir(out_base, spec.name, fab.name)
     summary = RunSummary(spec.name, fab.name, fab.policy, seed, str(run_dir), datapath=datapath,
-                         setup={**model.setup_table(graph), "policy": fab.policy,
+                         setup={**model.setup_table(graph),
+                                # one switch: one path, the policy has nothing to choose
+                                "policy": fab.policy if model.fabric_links(graph) else "none (one path)",
                                 "tcp": spec.run.tcp_congestion_control})
     summary.flows_planned = len(plan.transfers)
     if spec_path is not None:

@@ -34,6 +34,8 @@ from topologies.single import build_single_switch
 from topologies.errors import SpecError
 from fabric.spec.failures import check_failures
 from traffic.scaling import ScaleSpec, check_scale
+
+from fabric.spec.cost import CostSpec
 from fabric.spec.load import check_name, load, positive
 from fabric.spec.workloads import AllGatherSpec, AllToAllSpec, BackgroundSpec, CollectiveJob, InferenceSpec, ReduceScatterSpec
 
@@ -187,6 +189,7 @@ class ExperimentSpec:
     reference: str = ""  # `fabric compare`'s reference fabric (a fabric name; "" = default)
     failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.run.failures)
     scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
+    cost: CostSpec | None = None  # [cost]: the cost line's assumptions (None: the defaults)
 
     def fabric(self, name: str | None = None) -> Any:
         """The named fabric, or the first one."""
@@ -238,7 +241,8 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
         raise SpecError("reference", f"{rest.reference!r} names no fabric (have: {', '.join(names)})")
     spec = ExperimentSpec(name=rest.name, seed=rest.seed, description=rest.description,
                           run=rest.run, fabrics=fabrics, workloads=workloads,
-                          reference=rest.reference, failures=rest.failure, scale=rest.scale)
+                          reference=rest.reference, failures=rest.failure, scale=rest.scale,
+                          cost=rest.cost)
     for i, w in enumerate(workloads):
         if hasattr(w, "check"):
             w.check(f"workload[{i}]")
@@ -274,6 +278,7 @@ class _ExperimentHead:
     reference: str = ""
     failure: tuple[FailureSpec, ...] = ()
     scale: ScaleSpec | None = None
+    cost: CostSpec | None = None
 
 
 def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str) -> None:
