@@ -246,7 +246,7 @@ def from_description(desc: dict[str, Any]) -> nx.Graph:
 
 
 def setup_table(g: nx.Graph) -> dict[str, Any]:
-    """The setup facts printed with every result (REFERENCE.md repeatability convention)."""
+    """The setup facts printed with every result (docs/metrics.md, "setup table")."""
     hs = hosts(g)
     edge_role = g.nodes[attachment(g, hs[0])[0]]["role"] if hs else None
     return {

@@ -16,7 +16,7 @@ fabric of kind "single" (the ideal big switch); when there is none, no ratios ar
 Ratios are fabric mean / reference mean (JCT, iteration JCT, FCT p99, busbw).
 
 Per run and workload: ``jct_s`` = last flow end - first flow start of the workload (the job
-completion time, compute gaps included; REFERENCE.md), ``iteration_jct_s`` and ``busbw_mbps`` = mean
+completion time, compute gaps included; docs/metrics.md), ``iteration_jct_s`` and ``busbw_mbps`` = mean
 over the workload's collective instances (fabric.metrics), FCT p50/p99 from the run summary.
 Runs that are not complete are excluded from every mean and listed as excluded. So are runs the
 fidelity monitor judged UNFAITHFUL (or could not judge): the machine, not the fabric, set their

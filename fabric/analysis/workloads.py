@@ -3,14 +3,14 @@
 Pure functions over FlowRecords (traffic.records), added to the RunSummary by `summarise`:
   inference (per workload; records grouped by request id = FlowRecord.group, parts by step,
   traffic.inference.STEP_*):
-    KV transfer time  = FCT of the KV-cache transfer (TTFT_fabric, REFERENCE.md);
+    KV transfer time  = FCT of the KV-cache transfer (TTFT_fabric, docs/metrics.md);
     network TTFT      = FCT(prompt) + FCT(KV) + FCT(first token): the fabric's share of TTFT;
     TTFT              = first token's arrival - prompt's start (compute gaps included);
     token gaps        = gaps between in-order token deliveries at the client (a token is
                         usable once it and all before it have arrived: max of their ends);
     fabric goodput (bytes/s) and inference goodput (tokens/s) are kept apart.
   FCT slowdown (per background workload) = FCT / ideal, clamped at 1, with ideal = wire bytes
-    * 8 / line rate + base RTT (REFERENCE.md, HPCC; wire bytes: payload + the agent's header in
+    * 8 / line rate + base RTT (docs/metrics.md, HPCC; wire bytes: payload + the agent's header in
     full frames, fabric.ideal.WireModel), by fixed size bins (pFabric style: (0,100KB),
     [100KB,10MB), >=10MB; sizes in the workload's input units) with count, mean, p50, p95, p99.
     A base RTT of 0 means "estimate from this run": the smallest FCT - serialisation over the

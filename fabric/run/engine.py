@@ -166,6 +166,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
         with LinkSampler(graph, run_dir / "links.csv"), \
                 CpuSampler(run_dir / "cpu.csv", cpu_groups):  # links.csv, cpu.csv
             t0 = agents.go(spec.run.start_delay_s)
+            summary.t0 = t0
             injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
                 failure_actions(spec.failures, graph, fab.name), t0).start()
             agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5, controller_alive)
@@ -242,7 +243,7 @@ def _against_ideal(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummar
     peak: float | None = None
     try:
         res = ideal.ideal_plan(graph, plan, ideal.SUMMARY_VIEW)
-        ideal.write_csv(res, records, run_dir / "ideal.csv")
+        ideal.write_csv(res, records, run_dir / "ideal.csv", summary.t0 or 0.0)
         summary.ideal = ideal.summarize(res, records)
         summary.collectives = [ideal.with_ideal(c, res) for c in summary.collectives]
         # the model knows no injected failure: links are then only judged by CPU and drops
