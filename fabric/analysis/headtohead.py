@@ -115,7 +115,7 @@ def verdict(p: PairedRatio, label: Mapping[str, str] | None = None) -> str:
     few = f"; only {p.n} seeds: a rough interval" if p.n < FEW_SEEDS else ""
     if not p.resolved:
         return (f"{name(p.a)} vs {name(p.b)} {on}: no difference the seeds can resolve "
-                f"(JCT ratio {p.ratio:.2f}, {p.level:.0%} CI {p.low:.2f}..{p.high:.2f}, "
+                f"(JCT ratio {p.ratio:.3f}, {p.level:.0%} CI {p.low:.3f}..{p.high:.3f}, "
                 f"{p.n} seeds{few})")
     gain, g_lo, g_hi = 1 - r, 1 - hi, 1 - lo
     pm = max(gain - g_lo, g_hi - gain)
