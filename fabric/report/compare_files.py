@@ -360,6 +360,8 @@ def _html_table(rows: list[list[tuple[str, str]]], highlight: list[bool] | None 
     def cell(column: str, value: str) -> str:
         if column == link_column and value:
             return f"<td class=l><a href='{e(value)}/'>{e(value)}</a></td>"
+        if column == "why":
+            return f"<td class=why>{e(value)}</td>"
         if value in ("UNFAITHFUL", "not assessed"):
             return f"<td class=bad>{e(value)}</td>"
         return f"<td>{e(value)}</td>"
@@ -368,13 +370,14 @@ def _html_table(rows: list[list[tuple[str, str]]], highlight: list[bool] | None 
         f"<tr{' class=ref' if highlight and highlight[i] else ''}"
         f"{' class=badrow' if bad and bad[i] else ''}>"
         + "".join(cell(c, v) for c, v in r) + "</tr>" for i, r in enumerate(rows))
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class=wide><table><tr>{head}</tr>{body}</table></div>"
 
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em auto;max-width:1060px;padding:0 1em;"
-         "color:#222} table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:14px}"
+         "color:#222} table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:13px}"
          "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right;white-space:nowrap} td.l{text-align:left}"
-         "th{background:#eee} tr.ref{background:#eef6ff} tr.badrow{background:#fff0f0}"
+         "th{background:#eee;white-space:normal;vertical-align:bottom} .wide{overflow-x:auto}"
+         "td.why{white-space:normal;text-align:left;max-width:28em} tr.ref{background:#eef6ff} tr.badrow{background:#fff0f0}"
          "td.bad{color:#b00;font-weight:bold} img{max-width:100%;border:1px solid #ddd;"
          "margin:0.5em 0} .banner{background:#fff3cd;border:2px solid #e0a800;padding:0.6em 1em;"
          "margin:1em 0} .verdict{font-size:16px;margin:0.3em 0} .resolved{font-weight:bold}"
@@ -416,7 +419,7 @@ def write_html(comp: Comparison, report_dir: Path, plots: list[str]) -> Path:
     parts.append("<p class=small>complete / faithful: runs that finished / that the fidelity "
                  "monitor judged faithful; ± = sample standard deviation over the counted runs; "
                  "cv = stdev/mean; xref = mean / reference mean; x ideal = mean JCT / the ideal "
-                 "model's JCT on the same fabric; ECMP penalty (model) = the ideal model's "
+                 "model's JCT on the same fabric; ECMP model x = the ideal model's "
                  "expected JCT under random ECMP path choices / its JCT with no collision.</p>")
     excluded = [(f.name, x) for f in comp.fabrics for x in f.excluded]
     if excluded:

@@ -40,7 +40,7 @@ def table_rows(comp: Comparison) -> list[tuple[str, list[tuple[str, str]]]]:
                  else f"{a.jct_s.min:.3f}..{a.jct_s.max:.3f}"),
                 ("JCT xref", _num(a.jct_ratio, digits=2)),
                 ("x ideal", _num(a.x_ideal, digits=2)),
-                ("ECMP penalty (model)", _num(a.ecmp_penalty, digits=2)),
+                ("ECMP model x", _num(a.ecmp_penalty, digits=2)),
                 ("iter JCT s", _num(a.iteration_jct_s.mean)),
                 ("busbw Mbit/s", _pm(a.busbw_mbps, digits=2)),
                 ("FCT p50 ms", _num(a.fct_p50_s.mean, 1e3, 1)),
@@ -125,7 +125,7 @@ def format_comparison(comp: Comparison) -> str:
     lines += banner(comp)
     lines += [f"means over {counted}; ± = sample stdev over seeds; cv = stdev/mean; "
               "xref = mean / reference mean; x ideal = mean / the ideal model's JCT on this fabric; "
-              "ECMP penalty (model) = expected ECMP JCT / no-collision JCT (docs/metrics.md)", ""]
+              "ECMP model x = the ideal model's expected ECMP JCT / its no-collision JCT (docs/metrics.md)", ""]
     if comp.pairs:
         lines.append("head to head (JCT ratio seed by seed, 95% CI; docs/metrics.md):")
         lines += [f"  {v}" for v in comp.verdicts()] + [""]
