@@ -193,7 +193,8 @@ def _head_to_head(plt: Any, comp: Comparison) -> Any:
 def _jct_per_seed(plt: Any, comp: Comparison) -> Any:
     n = len(comp.workloads)
     colours = _colours(comp)
-    fig, axes = plt.subplots(n, 1, figsize=(WIDTH_IN, 3.4 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 1, figsize=(WIDTH_IN, 3.4 * n), squeeze=False,
+                             layout="constrained")
     for ax, w in zip(axes[:, 0], comp.workloads):
         for f in comp.fabrics:
             mine = [r for r in comp.runs if r.fabric == f.name and r.complete
@@ -262,7 +263,7 @@ def _link_util(plt: Any, comp: Comparison) -> Any:
     if not fabs:
         return None
     fig, axes = plt.subplots(len(fabs), 1, figsize=(WIDTH_IN, 2.7 * len(fabs) + 0.4),
-                             squeeze=False, sharey=True)
+                             squeeze=False, sharey=True, layout="constrained")
     for ax, f in zip(axes[:, 0], fabs):
         seeds = sorted(f.links.per_seed)
         nlinks = max(len(v) for v in f.links.per_seed.values())
