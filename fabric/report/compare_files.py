@@ -269,14 +269,17 @@ def _link_util(plt: Any, comp: Comparison) -> Any:
         nlinks = max(len(v) for v in f.links.per_seed.values())
         bars = nlinks * len(seeds) <= 160
         width = 0.8 / len(seeds)
+        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        colour = {s: cycle[comp.seeds.index(s) % len(cycle)] if s in comp.seeds else None
+                  for s in seeds}  # a seed keeps its colour in every panel
         for i, s in enumerate(seeds):
             vals = sorted((u * 100 for u in f.links.per_seed[s].values()), reverse=True)
             xs = [k + 1 for k in range(len(vals))]
             if bars:
                 ax.bar([x - 0.4 + width * (i + 0.5) for x in xs], vals, width=width,
-                       label=f"seed {s}")
+                       label=f"seed {s}", color=colour[s])
             else:
-                ax.step(xs, vals, where="mid", label=f"seed {s}")
+                ax.step(xs, vals, where="mid", label=f"seed {s}", color=colour[s])
         L = f.links
         mmr = "-" if L.mmr.mean is None else f"{L.mmr.mean:.2f}"
         jain = "-" if L.jain.mean is None else f"{L.jain.mean:.3f}"

@@ -99,16 +99,16 @@ def run_rows(comp: Comparison) -> list[list[tuple[str, str]]]:
     return [[("fabric", r.fabric), ("seed", str(r.seed)), ("status", r.status),
              ("fidelity", r.fidelity), ("in means", "yes" if r.counts(comp.include_unfaithful)
                                          else "no"),
-             ("elapsed s", f"{r.elapsed_s:.1f}"),
-             ("why", "; ".join(([r.error] if r.error else []) + list(r.fidelity_reasons)) or "-"),
-             ("run dir", comp.relative(r.run_dir))] for r in comp.runs]
+             ("elapsed s", f"{r.elapsed_s:.1f}"), ("run dir", comp.relative(r.run_dir)),
+             ("why", "; ".join(([r.error] if r.error else []) + list(r.fidelity_reasons)) or "-")]
+            for r in comp.runs]
 
 
 def _render(rows: list[list[tuple[str, str]]]) -> list[str]:
     rows = drop_empty_columns(rows)
     heads = [c for c, _ in rows[0]]
     widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(heads)]
-    left = {0, 1, len(heads) - 1} if heads[-1] in ("run dir", "why") else {0, 1}
+    left = {0, 1} | {i for i, h in enumerate(heads) if h in ("run dir", "why")}
     line = lambda cells: "  ".join(c.ljust(w) if i in left else c.rjust(w)  # noqa: E731
                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     return [line(heads)] + [line([v for _, v in r]) for r in rows]
