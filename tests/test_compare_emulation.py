@@ -50,7 +50,7 @@ def test_compare_two_fabrics_two_seeds(tmp_path):
     out = tmp_path / "reports"
     res = subprocess.run([sys.executable, "-m", "fabric", "compare", str(spec), "--seeds", "2",
                           "--out", str(out), "--json"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=180)
+                         timeout=900)  # waits for the machine-wide run lock
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     (report,) = out.iterdir()
