@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from fabric import cli
-from fabric.analysis.comparison import Comparison, RunMetrics, Stat, WorkloadRun, aggregate, check_comparable, measure_run, reference_fabric
+from fabric.analysis.comparison import (Comparison, RunMetrics, Stat, WorkloadRun, aggregate, check_comparable,
+                                        measure_run, reference_fabric)
 from fabric.report.compare_text import format_comparison
 from fabric.run.compare import run_comparison
 from fabric.report.compare_files import CSV_COLUMNS, PLOTS, write_report

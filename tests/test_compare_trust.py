@@ -122,7 +122,7 @@ def test_unfaithful_run_shown_everywhere_and_left_out_of_means(report):
 
 
 def test_include_unfaithful_counts_it_and_says_so(report):
-    base, _, compare = report
+    _, _, compare = report
     comp = compare(include_unfaithful=True)
     ddc = next(f for f in comp.fabrics if f.name == "ddc")
     assert ddc.runs_counted == 4 and ddc.runs_faithful == 3

@@ -65,7 +65,8 @@ AFTER_HANDSHAKE = {   # unexpected or malformed messages from a switch in MAIN_D
 
 
 def cpu_s(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -81,7 +82,7 @@ def serve_as_switch(port: int, dpid: int, timeout_s: float = 10.0) -> list[int]:
         while time.monotonic() < deadline:
             try:
                 data = s.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 if 20 in seen:       # barriers answered and nothing more: installed
                     break
                 continue

@@ -288,7 +288,7 @@ def test_request_transfers_shape_sizes_and_deps():
     for t in ts:
         by_group.setdefault(t.group, []).append(t)
     assert list(by_group) == ['llm/r0', 'llm/r1', 'llm/r2']
-    for req, (gid, parts) in zip(reqs, by_group.items()):
+    for req, (_gid, parts) in zip(reqs, by_group.items()):
         prompt, kv, *tokens = parts
         p, d = ('p1', 'd1') if req.index % 2 == 0 else ('p2', 'd2')
         assert (prompt.src, prompt.dst, prompt.step) == ('c1', p, inference.STEP_PROMPT)

@@ -49,7 +49,9 @@ def test_ideal_csv_times_are_epoch_seconds(tmp_path):
     res = ideal_plan(graph, plan)
     write_csv(res, [], tmp_path / "a.csv")
     write_csv(res, [], tmp_path / "b.csv", t0=1_000_000.0)
-    read = lambda p: list(csv.DictReader(open(p)))  # noqa: E731
+    def read(p):
+        with open(p) as f:
+            return list(csv.DictReader(f))
     a, b = read(tmp_path / "a.csv"), read(tmp_path / "b.csv")
     assert list(a[0])[:3] == ["flow_id", "ideal_ready", "ideal_end"]
     for x, y in zip(a, b):

@@ -79,7 +79,7 @@ class CsvLog:
 
     def __init__(self, path: Path, columns: Sequence[str]):
         self._lock = threading.Lock()
-        self._f: Any = open(path, 'w', newline='')
+        self._f: Any = open(path, 'w', newline='')  # noqa: SIM115 - closed by close()
         self._w = csv.writer(self._f, lineterminator='\n')
         self._w.writerow(columns)
         self._f.flush()
@@ -246,7 +246,8 @@ class Agent:
 
     def _send(self, t: Transfer) -> None:
         start = time.time()
-        sent, sport, sock = 0, '', None
+        sent, sock = 0, None
+        sport: int | str = ''
         try:
             sock, sport = self._connect(t)
             hdr = json.dumps({'id': t.id, 'src': t.src, 'dst': t.dst, 'size': t.size_bytes,
@@ -268,7 +269,7 @@ class Agent:
             with self.cond:
                 self.acked.add(t.id)
                 self._check_done()
-        except Exception as e:  # noqa: BLE001 - any failure must be recorded, not lost
+        except Exception as e:
             with self.cond:
                 # stopped by a signal or by another failure: say why (never 'aborted: None')
                 cause = self.failure or ('agent stopped' if self.stopping else None)
@@ -361,7 +362,7 @@ class Agent:
             self.socks.add(conn)
         try:
             self._receive(conn, addr)
-        except Exception as e:  # noqa: BLE001 - bad header, short read, socket error
+        except Exception as e:
             if not self.stopping:
                 self.fail(f'receive from {addr[0]}:{addr[1]}: {e or type(e).__name__}')
         finally:

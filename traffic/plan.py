@@ -96,7 +96,7 @@ class TrafficPlan:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> 'TrafficPlan':
+    def from_dict(cls, data: Mapping[str, Any]) -> TrafficPlan:
         """Inverse of to_dict; malformed input raises SpecError naming the key."""
         if not isinstance(data, Mapping):
             raise SpecError('plan', 'must be a JSON object')
@@ -120,7 +120,7 @@ class TrafficPlan:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + '\n')
 
     @classmethod
-    def load(cls, path: str | Path) -> 'TrafficPlan':
+    def load(cls, path: str | Path) -> TrafficPlan:
         """Read a plan written by save()."""
         try:
             data = json.loads(Path(path).read_text())
@@ -193,8 +193,8 @@ class TrafficPlan:
         return {t.id: t for t in self.transfers}
 
     @staticmethod
-    def merge(*plans: 'TrafficPlan', name: str | None = None,
-              seed: int | None = None) -> 'TrafficPlan':
+    def merge(*plans: TrafficPlan, name: str | None = None,
+              seed: int | None = None) -> TrafficPlan:
         """See module-level merge()."""
         return merge(*plans, name=name, seed=seed)
 
@@ -301,7 +301,7 @@ def _collective_from(d: Any, key: str) -> Collective:
 
 def _find_cycle(transfers: Iterable[Transfer]) -> list[int] | None:
     """A dependency cycle as a list of ids, or None (iterative DFS; plans can be large)."""
-    deps = {t.id: [a for a in t.after] for t in transfers}
+    deps = {t.id: list(t.after) for t in transfers}
     state: dict[int, int] = {}  # 1 = on stack, 2 = done
     for root in deps:
         if state.get(root):

@@ -17,7 +17,7 @@ import csv
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from topologies.errors import SpecError
@@ -42,7 +42,7 @@ def parse_timestamp(text: str) -> float:
     except ValueError:
         pass
     whole, _, frac = text.partition('.')
-    base = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc)  # naive: read as UTC
+    base = datetime.fromisoformat(whole).replace(tzinfo=UTC)  # naive: read as UTC
     if frac and not frac.isdigit():
         raise ValueError(f'bad fractional seconds in {text!r}')
     return base.timestamp() + (float(f'0.{frac}') if frac else 0.0)
@@ -51,7 +51,7 @@ def parse_timestamp(text: str) -> float:
 def read_azure_trace(path: str | Path) -> list[TraceRow]:
     """Rows of an Azure-format trace CSV, sorted by time; SpecError('trace') naming the line."""
     try:
-        f = open(path, newline='')
+        f = open(path, newline='')  # noqa: SIM115 - the `with f` below closes it
     except OSError as e:
         raise SpecError('trace', f'cannot read {path}: {e}') from None
     rows: list[TraceRow] = []

@@ -27,7 +27,7 @@ Mechanism (works on the userspace and the kernel OVS datapath alike):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 
@@ -66,7 +66,7 @@ def _port_match(value: int, mask: int) -> Any:
 class PriorityPolicy(EcmpPolicy):
     """ECMP forwarding in table 1; table 0 marks DSCP by class at the ingress switch."""
 
-    PARAMS: dict[str, Any] = {**EcmpPolicy.PARAMS, "latency_hosts": [],
+    PARAMS: ClassVar[dict[str, Any]] = {**EcmpPolicy.PARAMS, "latency_hosts": [],
                               "latency_tcp_ports": [], "scheduling": "strict",
                               "latency_share": 0.5, "latency_dscp": 46}
 

@@ -26,9 +26,10 @@ from topologies.errors import SpecError
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord, read_csv
 
-from fabric.analysis import fidelity, ideal, metrics
+from fabric.analysis import capture, fidelity, ideal, metrics
 from fabric.analysis import workloads as workload_metrics
 from fabric.analysis.failures import impact
+from fabric.analysis.paths import read_paths, run_collisions
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.experiment import parse_experiment
 from fabric.spec.experiment import ExperimentSpec, read_toml
@@ -37,7 +38,7 @@ log = logging.getLogger("fabric.analysis")
 
 # summary.json fields the live run recorded (everything else is computed here)
 RECORDED = ("experiment", "fabric", "policy", "seed", "status", "error", "datapath", "t0", "setup",
-            "phases_s", "flows_planned", "tcp", "failures")
+            "phases_s", "flows_planned", "tcp", "loss", "failures")
 
 
 def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,
@@ -57,11 +58,28 @@ def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,
     if spec is not None:  # per job and per workload section; the scale
         workload_metrics.summarise(spec, plan, records, graph, summary, run_dir)
     _against_ideal(plan, graph, run_dir, summary, records)
+    _paths_and_packets(graph, run_dir, summary, records)
     if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
         summary.status = "partial"
         summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"
     elif summary.status != "complete" and summary.flows_complete:
         summary.status = "partial"
+
+
+def _paths_and_packets(graph: nx.Graph, run_dir: Path, summary: RunSummary,
+                       records: list[FlowRecord]) -> None:
+    """ECMP collisions from paths.csv (flows running at the first failure left out) and, with
+    `[run] capture`, capture.csv from the pcaps."""
+    first_failure = min((f["time"] for f in summary.failures if f.get("time")), default=None)
+    summary.collisions = [c.text() for c in run_collisions(
+        read_paths(run_dir / "paths.csv"), records, run_dir / "agents",
+        set(model.switches(graph)), summary.policy, first_failure)]
+    pcaps = {p.stem: p for p in sorted((run_dir / "capture").glob("*.pcap"))}
+    if pcaps:   # per flow and captured link: spread and reordering
+        try:
+            capture.write_csv(capture.analyse(pcaps), run_dir / "capture.csv")
+        except Exception:
+            log.exception("capture analysis failed")
 
 
 def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: RunSummary,
@@ -79,12 +97,12 @@ def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: R
             link: res.active_utilisation(link)
             for link in res.busy_links(fidelity.IDEAL_BUSY_MIN_S)}
         peak = res.peak_forwarding_bps
-    except Exception:  # noqa: BLE001 - a model failure must not cost the measured results
+    except Exception:
         log.exception("ideal model failed")
     try:
         summary.fidelity = fidelity.assess_run(run_dir, graph, plan, summary.policy, busy, peak,
                                                summary.datapath)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("fidelity assessment failed")
 
 

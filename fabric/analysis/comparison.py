@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from traffic.records import FlowRecord, read_csv
+from traffic.records import FlowRecord, read_csv, span
 
 from topologies.errors import SpecError
 from fabric.analysis.links import LinkSample, LinkUtilisation, TierBalance, balance, read_links_csv, utilisation
@@ -57,7 +57,7 @@ class Stat:
     max: float | None
 
     @classmethod
-    def of(cls, values: Iterable[float | None]) -> "Stat":
+    def of(cls, values: Iterable[float | None]) -> Stat:
         xs = [float(v) for v in values if v is not None and not math.isnan(v)]
         if not xs:
             return cls(0, None, None, None, None, None)
@@ -138,8 +138,8 @@ def measure_run(summary: RunSummary, kind: str, records: Sequence[FlowRecord],
     for name in dict.fromkeys(r.workload for r in records):
         mine = [r for r in records if r.workload == name]
         done = [r for r in mine if r.complete]
-        jct = (max(r.end for r in done) - min(r.start for r in done)
-               if done and len(done) == len(mine) else None)
+        whole = span(done) if done and len(done) == len(mine) else None
+        jct = whole[1] - whole[0] if whole else None
         colls = [c for c in summary.collectives if group_workload.get(c.id) == name and c.complete]
         fct = summary.fct_by_workload.get(name)
         workloads[name] = WorkloadRun(
@@ -147,7 +147,7 @@ def measure_run(summary: RunSummary, kind: str, records: Sequence[FlowRecord],
             _nan_to_none(fct.p50) if fct else None, _nan_to_none(fct.p99) if fct else None,
             len(done), len(mine))
     done = [r for r in records if r.complete]
-    window = (min(r.start for r in done), max(r.end for r in done)) if done else None
+    window = span(done)
     links = tuple(utilisation(link_samples, window))
     ideal: dict[str, float] = {}
     for name in workloads:
@@ -313,7 +313,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The stable --json document (README.md, "fabric compare --json")."""
-        return to_jsonable({
+        doc: dict[str, Any] = to_jsonable({
             "format": FORMAT, "experiment": self.experiment, "spec_path": self.spec_path,
             "report_dir": self.report_dir, "seeds": self.seeds, "reference": self.reference,
             "workloads": self.workloads, "all_complete": self.all_complete,
@@ -325,7 +325,7 @@ class Comparison:
                 "excluded": [{**e, "run_dir": self.relative(e["run_dir"])} for e in f.excluded],
                 "unfaithful": [{**e, "run_dir": self.relative(e["run_dir"])}
                                for e in f.unfaithful],
-                "workloads": {w: a for w, a in f.workloads.items()},
+                "workloads": dict(f.workloads),
                 "links": None if f.links is None else {
                     "links": f.links.links, "util_mean": f.links.util_mean,
                     "util_max": f.links.util_max, "mmr": f.links.mmr, "jain": f.links.jain,
@@ -348,6 +348,7 @@ class Comparison:
                 "links": r.link_balance,
             } for r in self.runs],
         })
+        return doc
 
     def relative(self, path: str) -> str:
         """A run directory relative to the report directory (as given when outside it)."""
@@ -390,7 +391,7 @@ def _aggregate_links(runs: Sequence[RunMetrics]) -> LinkAggregate | None:
             if u.tier == "fabric":
                 per.setdefault(f"{u.src}>{u.dst}", []).append(u.util_mean)
                 per_seed.setdefault(r.seed, {})[f"{u.src}>{u.dst}"] = u.util_mean
-    bals = [r.link_balance for r in with_links]
+    bals = [r.link_balance for r in with_links if r.link_balance is not None]
     return LinkAggregate(max(b.links for b in bals), Stat.of(b.util_mean for b in bals),
                          Stat.of(b.util_max for b in bals), Stat.of(b.mmr for b in bals),
                          Stat.of(b.jain for b in bals),

@@ -78,7 +78,7 @@ class WireModel:
     store_and_forward: bool = True   # the last frame crosses every link after the bottleneck
 
     @classmethod
-    def none(cls) -> "WireModel":
+    def none(cls) -> WireModel:
         """No overhead and no latency: the textbook fluid model (size / rate)."""
         return cls(frame_bytes=1448, ack_frame_bytes=0, syn_frame_bytes=0, header_bytes=0,
                    store_and_forward=False)
@@ -149,9 +149,9 @@ def spread_shares(paths: Sequence[Route]) -> dict[Link, float]:
     return share
 
 
-def path_shares(path: Path) -> dict[Link, float]:
+def path_shares(path: Route) -> dict[Link, float]:
     """A flow pinned to one path: share 1 on each of its links."""
-    return {(a, b): 1.0 for a, b in zip(path, path[1:])}
+    return dict.fromkeys(zip(path, path[1:]), 1.0)
 
 
 def hash_chooser(seed: int) -> Chooser:
@@ -190,7 +190,7 @@ def _fill(demands: Mapping[int, Mapping[Link, float]],
             if a > 0:
                 on_link.setdefault(l, []).append(f)
                 coef[l] = coef.get(l, 0.0) + a
-    used = {l: 0.0 for l in coef}
+    used = dict.fromkeys(coef, 0.0)
     heap = [(capacity[l] / a, l) for l, a in coef.items()]
     heapq.heapify(heap)
     while heap:
@@ -260,9 +260,9 @@ class IdealResult:
         link -> longest stretch in seconds."""
         out = {}
         for l, spans in self.saturated.items():
-            longest, start, last = 0.0, None, None
+            longest, start, last = 0.0, -math.inf, -math.inf
             for a, b in spans:
-                if start is None or a - last > max_gap_s:
+                if a - last > max_gap_s:
                     start = a
                 last = b
                 longest = max(longest, b - start)
@@ -518,13 +518,13 @@ class IdealSummary:
 
 def summarize(result: IdealResult, records: Iterable[FlowRecord]) -> IdealSummary:
     """Measured flows against the ideal result of the same plan."""
-    done = [(r, result.flows[r.flow_id]) for r in records
+    done = [(r.fct_s, result.flows[r.flow_id]) for r in records
             if r.complete and r.fct_s is not None and r.flow_id in result.flows]
     return IdealSummary(
         result.view, result.wire.goodput_factor, result.makespan_s,
         Distribution.of(f.fct_s for f in result.flows.values()),
-        Distribution.of(r.fct_s / f.fct_s for r, f in done if f.fct_s > 0),
-        Distribution.of(fct_slowdown(r.fct_s, f.alone_fct_s) for r, f in done
+        Distribution.of(fct / f.fct_s for fct, f in done if f.fct_s > 0),
+        Distribution.of(fct_slowdown(fct, f.alone_fct_s) for fct, f in done
                         if f.alone_fct_s > 0))
 
 

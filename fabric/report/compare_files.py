@@ -381,7 +381,8 @@ STYLE = ("body{font-family:sans-serif;margin:1.5em auto;max-width:1060px;padding
          "color:#222} table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:13px}"
          "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right;white-space:nowrap} td.l{text-align:left}"
          "th{background:#eee;white-space:normal;vertical-align:bottom} .wide{overflow-x:auto}"
-         "td.why{white-space:normal;text-align:left;max-width:28em} tr.ref{background:#eef6ff} tr.badrow{background:#fff0f0}"
+         "td.why{white-space:normal;text-align:left;max-width:28em} tr.ref{background:#eef6ff}"
+         " tr.badrow{background:#fff0f0}"
          "td.bad{color:#b00;font-weight:bold} img{max-width:100%;border:1px solid #ddd;"
          "margin:0.5em 0} .banner{background:#fff3cd;border:2px solid #e0a800;padding:0.6em 1em;"
          "margin:1em 0} .verdict{font-size:16px;margin:0.3em 0} .resolved{font-weight:bold}"
@@ -449,7 +450,7 @@ def write_html(comp: Comparison, report_dir: Path, plots: list[str]) -> Path:
     runs = run_rows(comp)
     parts.append("<h2>runs</h2>" + _html_table(
         runs, link_column="run dir",
-        bad=[r.complete and not r.counts(comp.include_unfaithful) or not r.complete
+        bad=[(r.complete and not r.counts(comp.include_unfaithful)) or not r.complete
              for r in comp.runs]))
     parts.append("<p>Files: <a href='compare.json'>compare.json</a>, "
                  "<a href='compare.csv'>compare.csv</a>, <a href='compare.txt'>compare.txt</a>, "

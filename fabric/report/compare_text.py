@@ -109,8 +109,10 @@ def _render(rows: list[list[tuple[str, str]]]) -> list[str]:
     heads = [c for c, _ in rows[0]]
     widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(heads)]
     left = {0, 1} | {i for i, h in enumerate(heads) if h in ("run dir", "why")}
-    line = lambda cells: "  ".join(c.ljust(w) if i in left else c.rjust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     return [line(heads)] + [line([v for _, v in r]) for r in rows]
 
 

@@ -23,7 +23,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import networkx as nx
 
@@ -33,7 +33,7 @@ from topologies.model import hosts as fabric_hosts
 from topologies.single import build_single_switch
 
 from topologies.errors import SpecError
-from fabric.spec.failures import check_failures
+from fabric.spec.failures import FailureSpec, check_failures
 from traffic.scaling import ScaleSpec, check_scale
 
 from fabric.spec.cost import CostSpec
@@ -111,7 +111,7 @@ class DDCSpec(_FabricBase):
 
 FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwitchSpec,
                                  "ddc": DDCSpec}
-FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec, DDCSpec]
+FabricSpec = LeafSpineSpec | SingleSwitchSpec | DDCSpec
 
 # ---------------------------------------------------------------- experiment
 
@@ -123,22 +123,15 @@ class RunSpec:
     datapath: Literal["auto", "kernel", "user"] = "auto"
     start_delay_s: float = 0.5
     tcp_congestion_control: Literal["cubic", "bbr", "reno"] = "cubic"
-
-
-@dataclass(frozen=True)
-class FailureSpec:
-    """Take a fabric link (`link = ["l1", "s1"]`) or a fabric switch (`switch = "ncf1"`) down at
-    t0 + at_s (fabric.run.failures); `fabric` limits it to the fabric of that name."""
-    at_s: float
-    link: tuple[str, ...] = ()
-    switch: str = ""
-    fabric: str = ""
+    # links to record as pcap files during the workload, named as links.csv names them
+    # ("l1-s1", "l2-h3"); fabric.run.capture, analysed by fabric.analysis.capture
+    capture: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ExperimentSpec:
     name: str
-    fabrics: tuple[Any, ...]
+    fabrics: tuple[FabricSpec, ...]
     workloads: tuple[Workload, ...]
     seed: int = 1
     description: str = ""
@@ -148,7 +141,7 @@ class ExperimentSpec:
     scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
     cost: CostSpec | None = None  # [cost]: the cost line's assumptions (None: the defaults)
 
-    def fabric(self, name: str | None = None) -> Any:
+    def fabric(self, name: str | None = None) -> FabricSpec:
         """The named fabric, or the first one."""
         if name is None:
             return self.fabrics[0]
@@ -209,10 +202,30 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
         check_policy(fab, graph, f"fabric[{i}]")
         check_workload_hosts(spec, graph, f"fabric[{i}]")
         check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
+        capture_interfaces(spec.run.capture, graph)
     return spec
 
 
-def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:
+def capture_interfaces(links: tuple[str, ...], graph: nx.Graph) -> list[tuple[str, str]]:
+    """(link name, the switch interface to capture on) for each `run.capture` entry "a-b"
+    (either order); SpecError names run.capture[i] when the fabric has no such link."""
+    from topologies.model import HOST, intf_name
+    out = []
+    for i, name in enumerate(links):
+        key = f"run.capture[{i}]"
+        a, sep, b = name.partition("-")
+        if not sep:
+            raise SpecError(key, f"a link is named \"a-b\" (e.g. \"l1-s1\"), got {name!r}")
+        check_name(a, key)
+        check_name(b, key)
+        if not graph.has_edge(a, b):
+            raise SpecError(key, f"fabric {graph.graph.get('name')!r} has no link {a}-{b}")
+        sw = a if graph.nodes[a]["role"] != HOST else b
+        out.append((f"{a}-{b}", intf_name(sw, graph.edges[a, b]["ports"][sw])))
+    return out
+
+
+def check_policy(fab: FabricSpec, graph: nx.Graph, fabric_key: str) -> None:
     """The fabric's policy and its params, checked on the built model (SpecError names
     fabric[i].policy or fabric[i].policy_params.<key>)."""
     from controller.policies import make_policy

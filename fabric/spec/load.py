@@ -36,7 +36,7 @@ def load(cls: type[T], table: Any, key: str) -> T:
     """Build dataclass `cls` from a TOML table; `key` is the table's path, used in errors."""
     if not isinstance(table, dict):
         raise SpecError(key, f"expected a table, got {type(table).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(table) - set(fields))
     if unknown:
         raise SpecError(_join(key, unknown[0]),
@@ -123,7 +123,7 @@ def _scalar(hint: Any, value: Any, key: str) -> Any:
     raise TypeError(f"spec type {hint!r} at {key} is not supported by specload")
 
 
-def _check_field(name: str, value: Any, f: dataclasses.Field, key: str) -> Any:
+def _check_field(name: str, value: Any, f: dataclasses.Field[Any], key: str) -> Any:
     if name.endswith("_mbps") and not value > 0:
         raise SpecError(key, f"must be > 0 Mbit/s, got {value!r}")
     if name.endswith("_s") and isinstance(value, float) and value < 0:

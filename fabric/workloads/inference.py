@@ -162,7 +162,7 @@ def _ms(v: float | None) -> str:
 
 
 def _fct(r: FlowRecord | None) -> float:
-    return r.fct_s if r is not None and r.complete else math.nan
+    return r.fct_s if r is not None and r.complete and r.fct_s is not None else math.nan
 
 
 def request_results(records: Iterable[FlowRecord]) -> list[RequestResult]:
@@ -177,11 +177,12 @@ def request_results(records: Iterable[FlowRecord]) -> list[RequestResult]:
         tokens = [parts[s] for s in sorted(parts) if s >= STEP_TOKEN0]
         first = tokens[0] if tokens else None
         ttft = (first.end - prompt.start if first is not None and first.complete
-                and prompt is not None and prompt.start is not None else math.nan)
+                and first.end is not None and prompt is not None and prompt.start is not None
+                else math.nan)
         gaps: list[float] = []
         usable = -math.inf
         for t in tokens:
-            if not t.complete:
+            if not t.complete or t.end is None:
                 break
             ready = max(usable, t.end)
             if usable > -math.inf:
@@ -201,7 +202,9 @@ def inference_result(records: Sequence[FlowRecord]) -> InferenceResult:
     """Summary of one inference workload's records."""
     reqs = request_results(records)
     done = [r for r in records if r.complete]
-    span = (max(r.end for r in done) - min(r.start for r in done)) if done else math.nan
+    ends = [r.end for r in done if r.end is not None]
+    starts = [r.start for r in done if r.start is not None]
+    span = max(ends) - min(starts) if ends and starts else math.nan
     tokens = sum(1 for r in done if r.step is not None and r.step >= STEP_TOKEN0)
     good = span > 0
     return InferenceResult(
