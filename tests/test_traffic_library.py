@@ -401,7 +401,7 @@ def test_shipped_cdfs_are_the_published_points():
 
 def test_cdf_file_rejections(tmp_path):
     for text, match in [('10,0.5\n5,1.0\n', 'increase'), ('10,0.5\n20,0.9\n', 'last'),
-                        ('10;1\n', 'expected'), ('a,b\n', 'not numbers'),
+                        ('10;1\n', 'expected'), ('a,b\n', 'whole number'),
                         ('# none\n', 'no points')]:
         p = tmp_path / 'c.csv'
         p.write_text(text)

@@ -27,7 +27,7 @@ rounded up to 1 byte.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from topologies.errors import SpecError
@@ -35,9 +35,9 @@ from topologies.errors import SpecError
 
 @dataclass(frozen=True)
 class ScaleSpec:
-    """The ``[scale]`` table."""
-    real_link_gbps: float
-    time_dilation: float = 1.0
+    """The ``[scale]`` table (bounds: fabric.spec.load field metadata)."""
+    real_link_gbps: float = field(metadata={"min": 0.001, "max": 100_000})
+    time_dilation: float = field(default=1.0, metadata={"min": 0.001, "max": 1_000_000})
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class PriorityPolicy(EcmpPolicy):
         p = self.params
         known = set(hosts(graph))
         for i, h in enumerate(p["latency_hosts"]):
-            if h not in known:
+            if not isinstance(h, str) or h not in known:
                 raise SpecError(f"params.latency_hosts[{i}]",
                                 f"host {h!r} is not in {graph.graph.get('name')}")
         self.ranges: list[tuple[int, int]] = []

@@ -201,11 +201,17 @@ def summary_from_json(doc: dict[str, Any]) -> RunSummary:
     """The parts of a summary.json a comparison reads, back as a RunSummary (fidelity and ideal
     stay dicts)."""
     def dist(d: dict[str, Any] | None) -> Distribution | None:
-        return None if d is None else Distribution(
-            **{k: math.nan if d.get(k) is None else d[k] for k in Distribution.__dataclass_fields__})
-    colls = [CollectiveResult(**{k: (math.nan if v is None else v) for k, v in c.items()
-                                 if k in CollectiveResult.__dataclass_fields__})
-             for c in doc.get("collectives") or []]
+        if d is None:
+            return None
+        kw: dict[str, Any] = {k: math.nan if d.get(k) is None else d[k]
+                              for k in Distribution.__dataclass_fields__}
+        return Distribution(**kw)
+
+    def coll(c: dict[str, Any]) -> CollectiveResult:
+        kw: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in c.items()
+                              if k in CollectiveResult.__dataclass_fields__}
+        return CollectiveResult(**kw)
+    colls = [coll(c) for c in doc.get("collectives") or []]
     s = RunSummary(doc["experiment"], doc["fabric"], doc["policy"], doc["seed"], doc["run_dir"],
                    status=doc.get("status", "failed"), error=doc.get("error"),
                    datapath=doc.get("datapath", ""), setup=doc.get("setup") or {},
@@ -449,13 +455,14 @@ def aggregate(experiment: str, fabrics: Sequence[tuple[str, str, str]], runs: Se
                     fct_p99_ratio=_ratio(a.fct_p99_s.mean, r.fct_p99_s.mean))
             out[i] = dataclasses.replace(f, workloads=ratios)
     pairs = []
-    for w in workloads:
-        jct = {name: {r.seed: r.workloads[w].jct_s for r in runs
-                      if r.fabric == name and r.counts(include_unfaithful) and w in r.workloads}
+    for wname in workloads:
+        jct = {name: {r.seed: r.workloads[wname].jct_s for r in runs
+                      if r.fabric == name and r.counts(include_unfaithful)
+                      and wname in r.workloads}
                for name, _, _ in fabrics}
-        for i, (a, _, _) in enumerate(fabrics):
-            for b, _, _ in fabrics[i + 1:]:
-                pairs.append(paired_ratio(w, a, b, jct[a], jct[b]))
+        for i, (fa, _, _) in enumerate(fabrics):
+            for fb, _, _ in fabrics[i + 1:]:
+                pairs.append(paired_ratio(wname, fa, fb, jct[fa], jct[fb]))
     return Comparison(experiment, seeds=list(seeds), reference=reference,
                       workloads=list(workloads), fabrics=out, runs=list(runs),
                       include_unfaithful=include_unfaithful, pairs=pairs, **extra)

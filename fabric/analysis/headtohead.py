@@ -101,7 +101,9 @@ def _pct(x: float) -> str:
 def verdict(p: PairedRatio, label: Mapping[str, str] | None = None) -> str:
     """One line: which fabric is faster on the workload and by how much, or that the seeds
     cannot tell (module docstring)."""
-    name = (lambda f: (label or {}).get(f, f))  # noqa: E731
+    def name(f: str) -> str:
+        return (label or {}).get(f, f)
+
     on = f"on `{p.workload}`"
     if p.ratio is None:
         return f"{name(p.a)} vs {name(p.b)} {on}: no seed where both ran (complete and counted)"

@@ -259,28 +259,27 @@ def _fct_cdf(plt: Any, comp: Comparison) -> Any:
 def _link_util(plt: Any, comp: Comparison) -> Any:
     """Per fabric: each seed's link directions sorted busiest first. Averaging a link over seeds
     would hide ECMP's hot links (a different link is hot in each seed)."""
-    fabs = [f for f in comp.fabrics if f.links is not None and f.links.per_seed]
+    fabs = [(f, f.links) for f in comp.fabrics if f.links is not None and f.links.per_seed]
     if not fabs:
         return None
     fig, axes = plt.subplots(len(fabs), 1, figsize=(WIDTH_IN, 2.7 * len(fabs) + 0.4),
                              squeeze=False, sharey=True, layout="constrained")
-    for ax, f in zip(axes[:, 0], fabs):
-        seeds = sorted(f.links.per_seed)
-        nlinks = max(len(v) for v in f.links.per_seed.values())
+    for ax, (f, L) in zip(axes[:, 0], fabs):
+        seeds = sorted(L.per_seed)
+        nlinks = max(len(v) for v in L.per_seed.values())
         bars = nlinks * len(seeds) <= 160
         width = 0.8 / len(seeds)
         cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         colour = {s: cycle[comp.seeds.index(s) % len(cycle)] if s in comp.seeds else None
                   for s in seeds}  # a seed keeps its colour in every panel
         for i, s in enumerate(seeds):
-            vals = sorted((u * 100 for u in f.links.per_seed[s].values()), reverse=True)
+            vals = sorted((u * 100 for u in L.per_seed[s].values()), reverse=True)
             xs = [k + 1 for k in range(len(vals))]
             if bars:
                 ax.bar([x - 0.4 + width * (i + 0.5) for x in xs], vals, width=width,
                        label=f"seed {s}", color=colour[s])
             else:
                 ax.step(xs, vals, where="mid", label=f"seed {s}", color=colour[s])
-        L = f.links
         mmr = "-" if L.mmr.mean is None else f"{L.mmr.mean:.2f}"
         jain = "-" if L.jain.mean is None else f"{L.jain.mean:.3f}"
         busiest = "-" if L.util_max.mean is None else f"{L.util_max.mean * 100:.0f}%"
@@ -321,18 +320,18 @@ def _link_heatmap(plt: Any, comp: Comparison) -> Any:
         ser = {k: v for k, v in series(read_links_csv(links_csv), run.window,
                                        tier="fabric").items() if v}
         if ser:
-            panels.append((f, run, ser))
+            panels.append((f, run, run.window, ser))
     if not panels:
         return None
-    heights = [min(3.6, 0.16 * len(ser) + 0.9) for _, _, ser in panels]
+    heights = [min(3.6, 0.16 * len(ser) + 0.9) for _, _, _, ser in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, sum(heights) + 0.8),
                              squeeze=False, sharex=True,
                              gridspec_kw={"height_ratios": heights})
-    span = max(run.window[1] - run.window[0] for _, run, _ in panels)
+    span = max(win[1] - win[0] for _, _, win, _ in panels)
     img = None
-    for ax, (f, run, ser) in zip(axes[:, 0], panels):
+    for ax, (f, run, win, ser) in zip(axes[:, 0], panels):
         names = sorted(ser)
-        t0 = run.window[0]
+        t0 = win[0]
         length = min(len(ser[k]) for k in names)
         times = [t - t0 for t, _ in ser[names[0]][:length]]
         grid = [[u * 100 for _, u in ser[k][:length]] for k in names]
@@ -343,7 +342,7 @@ def _link_heatmap(plt: Any, comp: Comparison) -> Any:
         ax.set_yticks(range(0, len(names), every),
                       [f"{a}→{b}" for a, b in names][::every], fontsize=8)
         ax.set_title(f"{f.name} ({f.kind}, {f.policy}), seed {run.seed}: JCT "
-                     f"{run.window[1] - run.window[0]:.2f} s", fontsize=10, loc="left")
+                     f"{win[1] - win[0]:.2f} s", fontsize=10, loc="left")
     axes[-1, 0].set_xlim(0, span)
     axes[-1, 0].set_xlabel("time since the run's first flow started (s); one axis for every "
                            "fabric, so a shorter row finished sooner")
@@ -436,12 +435,12 @@ def write_html(comp: Comparison, report_dir: Path, plots: list[str]) -> Path:
         parts.append("<h2>cost per job</h2>" + "".join(f"<p>{e(format_cost(c))}</p>"
                                                        for c in costs)
                      + f"<p class=small>{e(assumptions(comp.cost))}</p>")
-    for p in plots:
-        if p == "head_to_head.png":
+    for plot in plots:
+        if plot == "head_to_head.png":
             continue
-        parts.append(f"<h2>{e(CAPTIONS.get(p, p))}</h2><img src='{e(p)}' "
-                     f"alt='{e(CAPTIONS.get(p, p))}'>")
-        if p == "link_util.png":
+        parts.append(f"<h2>{e(CAPTIONS.get(plot, plot))}</h2><img src='{e(plot)}' "
+                     f"alt='{e(CAPTIONS.get(plot, plot))}'>")
+        if plot == "link_util.png":
             parts.append(_html_table(link_rows(comp)))
     keys = list(dict.fromkeys(k for f in comp.fabrics for k in f.setup))
     setup = [[("setup", k)] + [(f.name, str(f.setup.get(k, "-"))) for f in comp.fabrics]

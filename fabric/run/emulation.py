@@ -22,6 +22,7 @@ from topologies.model import intf_name
 
 from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
+from fabric.run import registry
 from topologies.errors import RunError
 from topologies.shaping import QueueClasses, plan_shaping
 
@@ -43,7 +44,16 @@ def _mininet() -> Any:
         raise RunError("Mininet is not importable: run `bash scripts/setup.sh` and use the "
                        f".venv it creates ({exc})") from None
     mnlog.setLogLevel("error")
-    return Mininet, OVSSwitch, RemoteController, Link
+
+    class QuietRemoteController(RemoteController):
+        """No `telnet` probe of the controller port: the engine has already waited for the
+        socket (ControllerProcess.wait_listening), and Mininet decodes what telnet prints as
+        UTF-8, so the controller's binary OpenFlow HELLO crashed the build now and then
+        (UnicodeDecodeError, seen in the soak)."""
+
+        def checkListening(self) -> None:
+            return None
+    return Mininet, OVSSwitch, QuietRemoteController, Link
 
 
 class EmulatedNetwork:
@@ -61,6 +71,9 @@ class EmulatedNetwork:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         Mininet, OVSSwitch, RemoteController, Link = _mininet()
+        registry.register(bridges=model.switches(self.graph),  # before they exist (fabric clean)
+                          interfaces=[model.intf_name(n, d["ports"][n]) for a, b, d in
+                                      self.graph.edges(data=True) for n in (a, b)])
         switch = partial(OVSSwitch, datapath=self.datapath, protocols="OpenFlow13",
                          failMode="secure")
         controller = partial(RemoteController, ip="127.0.0.1", port=self.controller_port)
@@ -68,6 +81,8 @@ class EmulatedNetwork:
                            link=Link, autoSetMacs=False, autoStaticArp=False, build=False,
                            waitConnected=False)
         self.net.build()
+        registry.register(pids=[n.pid for n in (*self.net.hosts, *self.net.switches,
+                                                *self.net.controllers)])
         self.net.start()
         shaping = plan_shaping(self.graph, self.classes)  # tc lines per host, switches under ''
         self._configure_hosts(shaping)
@@ -89,6 +104,22 @@ class EmulatedNetwork:
                 ctl.terminate()
             except Exception as exc:
                 log.error("stopping %s's shell failed: %s", ctl.name, exc)
+        self._remove_stragglers()
+
+    def _remove_stragglers(self) -> None:
+        """Delete this fabric's bridges and root-namespace veths that Mininet's stop missed: a
+        link whose creation was interrupted (Ctrl-C while building) is not in net.links."""
+        bridges = set(model.switches(self.graph)) & registry.existing_bridges()
+        for b in sorted(bridges):
+            subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", b],
+                           capture_output=True, timeout=10)
+        names = {model.intf_name(n, d["ports"][n]) for a, b, d in self.graph.edges(data=True)
+                 for n in (a, b)}
+        for intf in sorted(names & registry.existing_interfaces()):
+            if model.INTF_NAME.match(intf):
+                subprocess.run(["ip", "link", "del", intf], capture_output=True, timeout=10)
+        if bridges:
+            log.warning("removed bridges Mininet left: %s", ", ".join(sorted(bridges)))
 
     def __enter__(self) -> EmulatedNetwork:
         self.start()

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import networkx as nx
 
+from controller import nftables
 from controller.process import ControllerProcess
 from topologies import model
 from topologies.errors import RunError
@@ -35,7 +36,7 @@ from fabric.analysis.links import read_links_csv
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
-from fabric.run import cleanup
+from fabric.run import cleanup, registry
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
 from fabric.analysis.paths import write_paths
@@ -140,10 +141,9 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
     leaving, however it happens, the network, the controller and its nft tables are removed.
     `phases` receives build_s, controller_ready_s and (added to) teardown_s. Used by `fabric
     run` (below) and `fabric up` (fabric.run.session)."""
-    stale = [item for item in cleanup.leftovers() if not item.startswith("process ")]
-    if stale:  # we hold the run lock, so these belong to no live run of ours
-        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
-                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+    _refuse_leftovers(graph)
+    registry.register(run_dir=str(run_dir), nft_tables=[
+        ("netdev", nftables.table_name(s)) for s in model.switches(graph)])
     t = time.monotonic()
     ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir)
     try:
@@ -180,6 +180,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                                 run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
                                 spec.run.tcp_congestion_control)
             agents.start()
+            registry.register(pids=[p.pid for p in agents.procs.values()])
             # each flow's path from its 5-tuple, asked of the switches before any traffic flows
             paths = trace_plan(graph, plan, fab.policy)
             write_paths(paths, run_dir / "paths.csv")
@@ -228,6 +229,20 @@ def _failure_events(injector: FailureInjector) -> Callable[[], list[tuple[float,
     """The injector's applied failures as live-view events."""
     return lambda: [(e.time, f"failure: {e.what} down" + (f" ({e.error})" if e.error else ""))
                     for e in list(injector.events) if e.time is not None]
+
+
+def _refuse_leftovers(graph: nx.Graph) -> None:
+    """RunError if an earlier run's registered leftovers, or anything else using this fabric's
+    switch names, is in the way (we hold the run lock: no run of ours is live)."""
+    stale = cleanup.registered_leftovers()
+    if stale:
+        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
+                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+    clash = sorted(set(model.switches(graph)) & registry.existing_bridges())
+    if clash:
+        raise RunError(f"OVS bridge(s) {', '.join(clash[:5])} exist but no run of this project "
+                       "registered them (a Mininet session of your own?): stop it, or remove "
+                       "them with ovs-vsctl del-br")
 
 
 def _teardown(*steps: Callable[[], Any] | None) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 def _bounded(default: float, low: float, high: float | None = None) -> float:
     meta = {"min": low} if high is None else {"min": low, "max": high}
-    return dataclasses.field(default=default, metadata=meta)  # type: ignore[return-value]
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)

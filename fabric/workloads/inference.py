@@ -24,7 +24,7 @@ from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord
 
 from fabric.analysis.metrics import Distribution, fmt
-from fabric.spec.load import positive
+from fabric.spec.load import bounded, positive
 from fabric.spec.workload import (PlanContext, SummaryContext, Units, Workload, WorkloadSummary,
                                   register, require_positive)
 
@@ -48,15 +48,15 @@ class InferenceSpec(Workload):
     model: str = "70b"
     requests: int = positive(1, 10000, default=20)
     arrivals: Literal["poisson", "gamma", "trace"] = "poisson"
-    rate_per_s: float = 1.0
-    cv: float = 1.0
+    rate_per_s: float = bounded(0.001, 10000, default=1.0)
+    cv: float = bounded(0.05, 20, default=1.0)
     trace: str = ""
-    time_scale: float = 1.0
-    rate_factor: float = 1.0
+    time_scale: float = bounded(0.001, 1000, default=1.0)
+    rate_factor: float = bounded(0, 1, above=True, default=1.0)
     prompt_tokens: int = positive(1, 1_000_000, default=1020)
-    prompt_sigma: float = 0.5
+    prompt_sigma: float = bounded(0, 5, default=0.5)
     output_tokens: int = positive(1, 100_000, default=129)
-    output_sigma: float = 0.5
+    output_sigma: float = bounded(0, 5, default=0.5)
     max_prompt_tokens: int = positive(1, 1_000_000, default=8192)
     max_output_tokens: int = positive(1, 100_000, default=512)
     prompt_bytes_per_token: int = positive(1, 1_000_000, default=4)
