@@ -1,7 +1,7 @@
 """Per-packet spraying in the kernel: nftables rulesets (pure text) and a thin `nft` adapter.
 
 Why nftables: OpenFlow select groups hash per flow, so OVS cannot spray per packet. A netdev
-ingress hook on a switch's host-facing interface can (PLATFORM.md, measured here)::
+ingress hook on a switch's host-facing interface can (measured on the project's machine, docs/benchmarks.md)::
 
     table netdev fabric_ncp1 {
         chain port1 {

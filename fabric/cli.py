@@ -62,6 +62,7 @@ def _print_error(exc: SpecError) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fabric", description="Emulate AI back-end fabrics on real "
                                 "packets (Mininet + Open vSwitch + an os-ken controller).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {project_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one experiment on one fabric and print its summary")
     run.add_argument("experiment", type=Path, help="experiment TOML file (see examples/)")
@@ -92,13 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--live", type=_port, nargs="?", const=0, metavar="PORT",
                       help="serve the live view of each step's run")
     cmp = sub.add_parser("compare", help="run every fabric of an experiment for several seeds and "
-                         "write a side-by-side report (fabric/compare.py)")
+                         "write a side-by-side report with head-to-head verdicts")
     cmp.add_argument("experiment", type=Path, help="experiment TOML file listing [[fabric]] entries")
     cmp.add_argument("--seeds", type=_seed_count, default=3,
                      help="seeds per fabric: the experiment's seed, seed+1, ... (default: 3)")
     cmp.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help="directory that receives the new report directory (default: runs/)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON (README.md)")
+    cmp.add_argument("--include-unfaithful", action="store_true",
+                     help="count complete runs the fidelity monitor judged UNFAITHFUL in means, "
+                          "ratios and verdicts (default: leave them out; they stay flagged)")
     _add_set(cmp)
     swp = sub.add_parser("sweep", help="run an experiment for every value of one or more "
                          "parameters (--vary) as one comparison and one report (docs/api.md)")
@@ -134,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--force", action="store_true",
                        help="clean even while a run holds the run lock (kills that run too)")
     return p
+
+
+def project_version() -> str:
+    """The installed distribution's version (setup.cfg), or "unknown" from a bare checkout."""
+    import importlib.metadata as md
+    try:
+        return md.version("aifabric-emulator")
+    except md.PackageNotFoundError:
+        return "unknown"
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -232,7 +245,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         check_out_dir(args.out)
         _need_root("fabric compare")
         args.emulating = True
-        comp = run_comparison(spec, args.experiment, args.out, args.seeds)
+        comp = run_comparison(spec, args.experiment, args.out, args.seeds,
+                              include_unfaithful=args.include_unfaithful)
         print(json.dumps(comp.to_dict(), indent=2) if args.json else format_comparison(comp))
         return 0 if comp.all_complete else 1
     if args.fabric is not None:

@@ -70,6 +70,7 @@ class FakeEngine:
                        setup={"topology": fab.kind})
         s.flows_planned = s.flows_complete = 4
         s.fct_by_workload["perm"] = Distribution.of([fct] * 4)
+        s.fidelity = {"faithful": True, "reasons": []}
         write_json(run_dir / "summary.json", s.to_dict())
         return s
 
@@ -132,7 +133,7 @@ def test_sweep_interrupted_then_resumed_reruns_nothing(tmp_path):
 
     rows = load_sweep(report)
     agg = [r for r in rows if r.row_type == "aggregate"]
-    assert len(agg) == 6 and all(r.n == 2 for r in agg)
+    assert len(agg) == 6 and all(r.n == 2 for r in agg)  # ledger runs keep their verdict
     ddc = {r.params["fabric[ddc].speedup"]: r.fct_p99_s for r in agg if r.fabric == "ddc"}
     assert ddc["1.0"] > ddc["1.25"] > ddc["1.5"]
     with open(report / "sweep.csv") as f:
@@ -141,7 +142,7 @@ def test_sweep_interrupted_then_resumed_reruns_nothing(tmp_path):
     assert (report / "sweep_jct_s.png").exists() and (report / "sweep_fct_p99_s.png").exists()
     assert not (report / "sweep_busbw_mbps.png").exists()  # no collective: nothing to plot
     # every run's spec copy records the point's override
-    run_dir = next(r.run_dir for r in rows if r.row_type == "run" and r.fabric == "ddc")
+    run_dir = report / next(r.run_dir for r in rows if r.row_type == "run" and r.fabric == "ddc")
     assert "fabric[ddc].speedup=" in (Path(run_dir) / "spec.toml").read_text()
     assert load_run(run_dir).workload("perm").fct_p99_s is not None
 

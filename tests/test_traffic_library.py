@@ -235,7 +235,7 @@ def test_job_rejections():
 
 # ---- inference -------------------------------------------------------------------------------
 def test_model_profiles_follow_the_kv_formula():
-    assert inference.PROFILES['70b'].kv_bytes_per_token == 327_680        # REFERENCE.md
+    assert inference.PROFILES['70b'].kv_bytes_per_token == 327_680        # 2 x 80 layers x 8 KV heads x 128 x 2 B
     assert inference.PROFILES['8b'].kv_bytes_per_token == 131_072
     for p in inference.PROFILES.values():
         assert p.kv_bytes_per_token == 2 * p.layers * p.kv_heads * p.head_dim * p.dtype_bytes

@@ -246,7 +246,7 @@ def from_description(desc: dict[str, Any]) -> nx.Graph:
 
 
 def setup_table(g: nx.Graph) -> dict[str, Any]:
-    """The setup facts printed with every result (REFERENCE.md repeatability convention)."""
+    """The setup facts printed with every result (docs/metrics.md, "setup table")."""
     hs = hosts(g)
     edge_role = g.nodes[attachment(g, hs[0])[0]]["role"] if hs else None
     return {
@@ -257,7 +257,9 @@ def setup_table(g: nx.Graph) -> dict[str, Any]:
         "fabric_links": len(fabric_links(g)),
         "host_rate_mbps": host_rate_mbps(g, hs[0]) if hs else None,
         "bisection_mbps": round(bisection_mbps(g), 3),
-        "oversubscription": round(oversubscription(g, edge_role), 3) if edge_role else None,
+        # one switch (no fabric link) is non-blocking: 1.0, not the 0.0 of "no uplink"
+        "oversubscription": (round(oversubscription(g, edge_role), 3) if fabric_links(g) else 1.0)
+        if edge_role else None,
     }
 
 

@@ -7,7 +7,7 @@ Per request i (group '<workload>/r<i>', one clock for all hosts):
 
   prompt   prompt_tokens * prompt_bytes_per_token, sent at t0 + start_s + arrival;
   KV cache prompt_tokens * kv_bytes_per_token (ModelProfile: 2 * layers * kv_heads * head_dim
-           * dtype_bytes, REFERENCE.md), leaves the prefill host once the prompt has arrived
+           * dtype_bytes, docs/metrics.md), leaves the prefill host once the prompt has arrived
            there plus the prefill compute (prefill_s_per_token * prompt_tokens);
   token j  token_message_bytes decode -> client, once the KV cache has arrived at the decode
            host plus (j+1) decode steps (decode_s_per_token each), one Transfer (one TCP

@@ -1,6 +1,6 @@
 """Replay of LLM inference request traces in the Azure LLM inference trace format.
 
-The format (Azure/AzurePublicDataset, AzureLLMInferenceTrace 2023; REFERENCE.md) is a CSV with
+The format (Azure/AzurePublicDataset, AzureLLMInferenceTrace 2023) is a CSV with
 the header TIMESTAMP,ContextTokens,GeneratedTokens and one request per row; TIMESTAMP is a date
 time such as `2023-11-16 18:15:46.6805900` (any number of fractional digits) or plain seconds.
 The project ships no third-party trace: point `trace` at your own copy.

@@ -37,7 +37,7 @@ from fabric.spec.experiment import ExperimentSpec, read_toml
 log = logging.getLogger("fabric.analysis")
 
 # summary.json fields the live run recorded (everything else is computed here)
-RECORDED = ("experiment", "fabric", "policy", "seed", "status", "error", "datapath", "setup",
+RECORDED = ("experiment", "fabric", "policy", "seed", "status", "error", "datapath", "t0", "setup",
             "phases_s", "flows_planned", "tcp", "loss", "failures")
 
 
@@ -89,7 +89,7 @@ def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: R
     peak: float | None = None
     try:
         res = ideal.ideal_plan(graph, plan, ideal.SUMMARY_VIEW)
-        ideal.write_csv(res, records, run_dir / "ideal.csv")
+        ideal.write_csv(res, records, run_dir / "ideal.csv", summary.t0 or 0.0)
         summary.ideal = ideal.summarize(res, records)
         summary.collectives = [ideal.with_ideal(c, res) for c in summary.collectives]
         # the model knows no injected failure: links are then only judged by CPU and drops

@@ -79,7 +79,7 @@ MEASURED_MIN_S = 1.0     # ... once they were measured active (whole intervals) 
 ACTIVE_UTIL = 0.05      # a sampling interval above this fraction of the rate is "active"
 DROP_FRACTION = 1e-3
 # Switch egress (wire Mbit/s, all switches summed) that this machine kind kept faithful, per OVS
-# datapath (bench.throughput, README "Measured on this machine"): faithful at 490 (2x2 leaf/spine,
+# datapath (bench.throughput, docs/benchmarks.md): faithful at 490 (2x2 leaf/spine,
 # 40 Mbit/s links, 4 flows x 3 switches) and 330 (1 switch, 8 x 40); not at 650 or 980.
 FORWARDING_BUDGET_MBPS = {"user": 500.0}
 WIRE_FRAME_BYTES = 1514          # to turn link bytes into an estimate of packets sent

@@ -1,6 +1,6 @@
 """The ideal fabric: what a plan's transfers would achieve under max-min fair sharing (fluid model).
 
-Used to put every measured figure beside its ideal (DESIGN.md: models predict and explain, they
+Used to put every measured figure beside its ideal (models predict and explain, they
 never stand in for a measured result) and to compute FCT slowdown.
 
 Model
@@ -494,7 +494,7 @@ def ecmp_average(graph: nx.Graph, plan: TrafficPlan, samples: int = 16, seed: in
 
 
 def fct_slowdown(measured_fct_s: float, alone_fct_s: float) -> float:
-    """FCT / ideal FCT of the flow alone, clamped at 1 (HPCC's definition, REFERENCE.md)."""
+    """FCT / ideal FCT of the flow alone, clamped at 1 (HPCC's definition, docs/metrics.md)."""
     return max(1.0, measured_fct_s / alone_fct_s) if alone_fct_s > 0 else math.nan
 
 
@@ -505,7 +505,7 @@ class IdealSummary:
     """The ideal model beside a run's measurements (the summary's `ideal` field).
 
     fct_ratio = measured FCT / ideal FCT of the same flow sharing the fabric as planned;
-    fct_slowdown = measured FCT / ideal FCT of the flow alone, clamped at 1 (REFERENCE.md).
+    fct_slowdown = measured FCT / ideal FCT of the flow alone, clamped at 1 (docs/metrics.md).
     Both over complete flows only.
     """
     view: str
@@ -535,19 +535,23 @@ def with_ideal(c: CollectiveResult, result: IdealResult) -> CollectiveResult:
     return dataclasses.replace(c, ideal_jct_s=ideal, jct_vs_ideal=ratio)
 
 
-IDEAL_CSV_COLUMNS = ("flow_id", "ideal_ready_s", "ideal_end_s", "ideal_fct_s", "alone_fct_s",
+IDEAL_CSV_COLUMNS = ("flow_id", "ideal_ready", "ideal_end", "ideal_fct_s", "alone_fct_s",
                      "fct_s", "fct_ratio", "fct_slowdown")
 
 
-def write_csv(result: IdealResult, records: Iterable[FlowRecord], path: Path) -> None:
-    """ideal.csv: one row per planned flow, ideal times (relative to t0) beside the measured FCT."""
+def write_csv(result: IdealResult, records: Iterable[FlowRecord], path: Path,
+              t0: float = 0.0) -> None:
+    """ideal.csv: one row per planned flow, ideal times beside the measured FCT.
+
+    ideal_ready / ideal_end are epoch seconds (t0 + the model's time since the start), the clock
+    of flows.csv, links.csv and cpu.csv; durations end in _s."""
     measured = {r.flow_id: r.fct_s for r in records if r.complete}
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(IDEAL_CSV_COLUMNS)
         for tid, x in result.flows.items():
             m = measured.get(tid)
-            w.writerow([tid, f"{x.ready_s:.6f}", f"{x.end_s:.6f}", f"{x.fct_s:.6f}",
+            w.writerow([tid, f"{t0 + x.ready_s:.6f}", f"{t0 + x.end_s:.6f}", f"{x.fct_s:.6f}",
                         f"{x.alone_fct_s:.6f}", "" if m is None else f"{m:.6f}",
                         "" if m is None or x.fct_s <= 0 else f"{m / x.fct_s:.4f}",
                         "" if m is None else f"{fct_slowdown(m, x.alone_fct_s):.4f}"])

@@ -27,7 +27,7 @@ One row per sampled direction per sample; every switch end of every model edge i
 taken when the sampler starts, every `interval_s` (0.25 s), and when it stops.
 
 Utilisation of a direction over a window = bytes sent in the window * 8 / (rate * window length),
-a fraction of line rate; p95/max are over the sampling intervals. MMR and Jain's index (REFERENCE.md,
+a fraction of line rate; p95/max are over the sampling intervals. MMR and Jain's index (docs/metrics.md,
 "Benchmark conventions") are computed over the per-direction mean utilisations of one tier.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Metrics from raw flow records: FCT percentiles, collective JCT, algbw and busbw.
 
-Definitions follow DESIGN.md / REFERENCE.md:
+Definitions (docs/metrics.md explains each one):
   FCT   = last byte received by the application - first byte offered by the sender application.
   JCT   = end of the collective's last transfer - start of its first (one clock for all hosts).
   algbw = S / JCT (S: bytes per rank for all-reduce, nccl-tests); busbw = algbw * factor with
@@ -110,7 +110,7 @@ def collective_result(coll: Collective, records: Sequence[FlowRecord],
 class JobResult:
     """One training job (a workload of collectives): JCT = end of its last transfer - start of
     its first iteration (the first compute gap included); roofline = iterations * (compute +
-    8 * S * busbw factor / line rate); jct_ratio = JCT / roofline (REFERENCE.md, BMWG)."""
+    8 * S * busbw factor / line rate); jct_ratio = JCT / roofline (docs/metrics.md; IETF BMWG AI-fabric drafts)."""
     name: str
     kind: str
     algorithm: str

@@ -217,4 +217,6 @@ def metrics_from_json(d: Mapping[str, Any]) -> RunMetrics:
         {k: WorkloadRun(**v) for k, v in d["workloads"].items()}, (),
         tuple(_build(LinkUtilisation, u) for u in d.get("links") or ()),
         None if bal is None else _build(TierBalance, bal),
-        None if d.get("window") is None else tuple(d["window"]))
+        None if d.get("window") is None else tuple(d["window"]),
+        d.get("faithful"), tuple(d.get("fidelity_reasons") or ()),
+        dict(d.get("ideal_jct_s") or {}))

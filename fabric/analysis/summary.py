@@ -26,6 +26,7 @@ class RunSummary:
     status: str = "failed"
     error: str | None = None
     datapath: str = ""
+    t0: float | None = None  # epoch s when every agent was released: the run files' common start
     setup: dict[str, Any] = field(default_factory=dict)
     phases_s: dict[str, float] = field(default_factory=dict)
     flows_planned: int = 0

@@ -1,7 +1,7 @@
 """Thin Mininet adapter: bring a fabric model up as real hosts and Open vSwitch switches, and down.
 
 The Topo comes from topologies.mininet_topo (same graph as the controller's). After Mininet starts,
-every host gets: checksum offload off (TCP breaks on the userspace datapath otherwise, PLATFORM.md),
+every host gets: checksum offload off (TCP breaks on the userspace datapath otherwise, docs/benchmarks.md),
 IPv6 off (no stray neighbour discovery), a static ARP table for every other host (the controller
 never floods), and its NIC shaped; every switch port is shaped in the root namespace.
 """

@@ -101,7 +101,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     datapath = choose_datapath(spec.run.datapath)
     run_dir = new_run_dir(out_base, spec.name, fab.name)
     summary = RunSummary(spec.name, fab.name, fab.policy, seed, str(run_dir), datapath=datapath,
-                         setup={**model.setup_table(graph), "policy": fab.policy,
+                         setup={**model.setup_table(graph),
+                                # one switch: one path, the policy has nothing to choose
+                                "policy": fab.policy if model.fabric_links(graph) else "none (one path)",
                                 "tcp": spec.run.tcp_congestion_control})
     summary.flows_planned = len(plan.transfers)
     if spec.source_toml:  # the experiment as run (--set overrides applied)
@@ -196,6 +198,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                     PacketCapture(capture_interfaces(spec.run.capture, graph),
                                   run_dir / "capture"):  # links.csv, cpu.csv, capture/*.pcap
                 t0 = agents.go(spec.run.start_delay_s)
+                summary.t0 = t0
                 injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
                     failure_actions(spec.failures, graph, fab.name), t0).start()
                 if live is not None:

@@ -35,6 +35,7 @@ from topologies.single import build_single_switch
 from topologies.errors import Collector, SpecError
 from fabric.spec.failures import FailureSpec, check_failures
 from traffic.scaling import ScaleSpec, check_scale
+from fabric.spec.cost import CostSpec
 from fabric.spec.load import bounded, check_name, load, positive
 from traffic.inputfile import read_text
 from fabric.spec.workload import WORKLOADS, Workload
@@ -147,6 +148,7 @@ class ExperimentSpec:
     reference: str = ""  # `fabric compare`'s reference fabric (a fabric name; "" = default)
     failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.run.failures)
     scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
+    cost: CostSpec | None = None  # [cost]: the cost line's assumptions (None: the defaults)
     # the experiment as TOML text, as run (after --set overrides): written as the run's spec.toml
     source_toml: str = field(default="", compare=False, repr=False)
 
@@ -227,7 +229,8 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
                                                     f"(have: {', '.join(names)})"))
     spec = ExperimentSpec(name=rest.name, seed=rest.seed, description=rest.description,
                           run=rest.run, fabrics=fabrics, workloads=workloads,
-                          reference=rest.reference, failures=rest.failure, scale=rest.scale)
+                          reference=rest.reference, failures=rest.failure, scale=rest.scale,
+                          cost=rest.cost)
     for i, w in enumerate(workloads):
         with errors.check():
             w.check(f"workload[{i}]")
@@ -296,6 +299,7 @@ class _ExperimentHead:
     reference: str = ""
     failure: tuple[FailureSpec, ...] = ()
     scale: ScaleSpec | None = None
+    cost: CostSpec | None = None
 
 
 def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str) -> None:
