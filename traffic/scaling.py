@@ -38,6 +38,7 @@ class ScaleSpec:
     """The ``[scale]`` table."""
     real_link_gbps: float
     time_dilation: float = 1.0
+    real_base_rtt_us: float = 10.0   # the real fabric's base RTT (fabric.transport checks it)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Scale:
     real_link_gbps: float
     emulated_link_mbps: float
     time_dilation: float = 1.0
+    real_base_rtt_us: float = 10.0
 
     @property
     def size_factor(self) -> float:
@@ -85,13 +87,14 @@ class Scale:
         return {"real_link_gbps": self.real_link_gbps,
                 "emulated_link_mbps": self.emulated_link_mbps,
                 "time_dilation": self.time_dilation, "size_factor": self.size_factor,
+                "real_base_rtt_us": self.real_base_rtt_us,
                 "workload_units": dict(workload_units)}
 
 
 def check_scale(scale: ScaleSpec | None, workloads: Iterable[Any]) -> None:
     """SpecError unless the [scale] values are positive and every workload in real units has one."""
     if scale is not None:
-        for key in ("real_link_gbps", "time_dilation"):
+        for key in ("real_link_gbps", "time_dilation", "real_base_rtt_us"):
             v = getattr(scale, key)
             if not (math.isfinite(v) and v > 0):
                 raise SpecError(f"scale.{key}", f"must be a number > 0, got {v!r}")
@@ -105,4 +108,5 @@ def fabric_scale(scale: ScaleSpec | None, host_rates_mbps: Iterable[float]) -> S
     """The Scale for a fabric with these host link rates (None without a [scale] table)."""
     if scale is None:
         return None
-    return Scale(scale.real_link_gbps, min(host_rates_mbps), scale.time_dilation)
+    return Scale(scale.real_link_gbps, min(host_rates_mbps), scale.time_dilation,
+                 scale.real_base_rtt_us)

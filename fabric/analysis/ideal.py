@@ -8,8 +8,10 @@ Model
 * Links are directed: edge (u, v) of the topology model gives u->v and v->u, each with capacity
   ``rate_mbps`` (HTB shapes every direction separately).
 * A transfer becomes *ready* at max(start_s, arrival of every id in `after`) + gap_s (the agent's
-  rule, traffic.agent). It then spends one handshake (SYN / SYN-ACK) before data flows, and its
-  last byte reaches the receiver one store-and-forward pipeline after the fluid part ends.
+  rule, traffic.agent). On a connection of its own it then spends one handshake (SYN / SYN-ACK)
+  before data flows; on a persistent connection (`conn`) it spends none, but waits until the
+  messages offered to that connection before it have left (one stream, FIFO). Its last byte
+  reaches the receiver one store-and-forward pipeline after the fluid part ends.
 * Between events (a flow starts or ends) rates are the max-min fair allocation, computed by
   progressive filling (water-filling): all unfrozen flows grow at the same rate until a link fills;
   flows crossing a full link freeze. A flow with goodput ``x`` loads each forward link by
@@ -332,6 +334,11 @@ def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
     by_id = plan.by_id()
     demand = {t.id: routing.demand(routing.shares(t)) for t in plan.transfers}
     lat = {t.id: routing.latencies(t) for t in plan.transfers}
+    for t in plan.transfers:         # a persistent connection is open already: no handshake
+        if t.conn is not None:
+            lat[t.id] = (0.0, lat[t.id][1])
+    conn_busy: dict[str, int] = {}                 # connection -> transfer on the wire
+    conn_queue: dict[str, list[int]] = {}          # connection -> offered, waiting (FIFO)
     work = {t.id: (t.size_bytes + wire.header_bytes) * 8.0 for t in plan.transfers}
     waiting = {t.id: len(set(t.after)) for t in plan.transfers}
     dependents: dict[int, list[int]] = {}
@@ -384,9 +391,22 @@ def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
             del active[f]
             heapq.heappush(heap, (now + lat[f][1], 1, f))
             changed = True
+            key = by_id[f].conn
+            if key is not None:      # the connection's next message starts flowing now
+                del conn_busy[key]
+                if conn_queue.get(key):
+                    nxt = conn_queue[key].pop(0)
+                    conn_busy[key] = nxt
+                    active[nxt] = work[nxt]
         while heap and heap[0][0] <= now * (1 + EPS) + EPS:
             _, kind, tid = heapq.heappop(heap)
             if kind == 0:
+                key = by_id[tid].conn
+                if key is not None:
+                    if key in conn_busy:
+                        conn_queue.setdefault(key, []).append(tid)
+                        continue
+                    conn_busy[key] = tid
                 active[tid] = work[tid]
                 changed = True
             else:

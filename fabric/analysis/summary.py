@@ -39,6 +39,7 @@ class RunSummary:
     scale: dict[str, Any] | None = None                       # fabric.scaling.Scale.describe
     ideal: Any = None        # fabric.ideal.IdealSummary: the max-min fluid model beside the run
     fidelity: Any = None     # fabric.fidelity.Fidelity: did the emulation keep up (CPU, links)
+    transport: Any = None    # fabric.analysis.transport.TransportResult: connections, RTTs
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)

@@ -5,7 +5,7 @@ import networkx as nx
 
 from topologies.model import host_rate_mbps
 from topologies.model import hosts as fabric_hosts
-from traffic import background, inference, jobs, p2p, trace
+from traffic import background, connections, inference, jobs, p2p, trace
 from traffic.plan import TrafficPlan, Transfer
 
 from topologies.errors import SpecError
@@ -38,15 +38,17 @@ def build_plan(spec: ExperimentSpec, graph: nx.Graph, seed: int | None = None) -
                 raise SpecError(f"workload[{i}].{e.key}",
                                 str(e).removeprefix(f"{e.key}: ")) from None
         elif isinstance(w, FlowsSpec):
-            transfers = p2p.flows([(f.src, f.dst, f.size_bytes, f.start_s) for f in w.flows],
-                                  workload=w.name)
-            plans.append(TrafficPlan(w.name, seed, tuple(transfers)))
+            transfers, conns = connections.flows(
+                p2p.flows([(f.src, f.dst, f.size_bytes, f.start_s) for f in w.flows],
+                          workload=w.name), w.connections)
+            plans.append(TrafficPlan(w.name, seed, tuple(transfers), connections=conns))
         elif isinstance(w, StrideSpec):
-            plans.append(TrafficPlan(w.name, seed, tuple(stride_transfers(w, graph))))
+            transfers, conns = connections.flows(stride_transfers(w, graph), w.connections)
+            plans.append(TrafficPlan(w.name, seed, tuple(transfers), connections=conns))
         else:  # pragma: no cover - spec loading admits only known kinds
             raise TypeError(f"no planner for workload {w!r}")
     plan = TrafficPlan.merge(*plans) if len(plans) > 1 else plans[0]
-    plan = TrafficPlan(spec.name, seed, plan.transfers, plan.collectives)
+    plan = TrafficPlan(spec.name, seed, plan.transfers, plan.collectives, plan.connections)
     plan.validate(fabric_hosts(graph))
     return plan
 
@@ -71,7 +73,8 @@ def _plan_traffic(w: CollectiveJob | InferenceSpec | BackgroundSpec, graph: nx.G
             w.kind, w.algorithm, resolve_hosts(w.hosts, graph), convert.bytes(w.size_bytes),
             w.name, iterations=w.iterations, gap_s=convert.seconds(w.gap_s),
             start_s=convert.seconds(w.start_s), channels=w.channels)
-        return TrafficPlan(w.name, seed, tuple(transfers), tuple(colls))
+        transfers, conns = connections.collective(transfers, w.connections)
+        return TrafficPlan(w.name, seed, tuple(transfers), tuple(colls), conns)
     rng_seed = f"{seed}/{w.name}"  # same requests/flows whatever else the experiment runs
     if isinstance(w, InferenceSpec):
         if w.arrivals == "trace":
@@ -87,10 +90,13 @@ def _plan_traffic(w: CollectiveJob | InferenceSpec | BackgroundSpec, graph: nx.G
             requests, w.clients, w.prefill, w.decode, inference.profile(w.model),
             w.prompt_bytes_per_token, w.token_message_bytes, w.prefill_s_per_token,
             w.decode_s_per_token, convert, w.start_s, workload=w.name)
-        return TrafficPlan(w.name, seed, tuple(transfers))
+        transfers, conns = connections.inference(transfers, inference.STEP_TOKEN0,
+                                                 inference.STEP_KV, w.connections)
+        return TrafficPlan(w.name, seed, tuple(transfers), connections=conns)
     hs = resolve_hosts(w.hosts, graph)
     transfers = background.poisson_flows(
         hs, background.load_cdf(w.cdf), w.load, min(host_rate_mbps(graph, h) for h in hs),
         convert.seconds(w.duration_s), rng_seed, convert.seconds(w.start_s),
         convert.size_factor, workload=w.name)
-    return TrafficPlan(w.name, seed, tuple(transfers))
+    transfers, conns = connections.flows(transfers, w.connections)
+    return TrafficPlan(w.name, seed, tuple(transfers), connections=conns)

@@ -28,7 +28,7 @@ from topologies import model
 from topologies.errors import RunError
 from traffic.records import collect, write_csv
 
-from fabric.analysis import fidelity, ideal, metrics
+from fabric.analysis import fidelity, ideal, metrics, transport
 from fabric.analysis import tcp as tcpstats
 from fabric.analysis import workloads as workload_metrics
 from fabric.analysis.failures import impact
@@ -136,7 +136,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                             run_dir / "controller.log", run_dir=run_dir)
     # the policy's egress queue classes (e.g. `priority`) shape every interface
     classes = make_policy(fab.policy, graph, fab.policy_params).queue_classes()
-    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir, classes=classes)
+    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir, classes=classes,
+                          slow_start_after_idle=spec.run.tcp_slow_start_after_idle)
     agents: AgentGroup | None = None
     injector: FailureInjector | None = None
 
@@ -159,6 +160,10 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                             spec.run.tcp_congestion_control)
         agents.start()
         agents.wait_ready(30, controller_alive)
+        t = time.monotonic()
+        agents.connect(30, controller_alive)   # persistent connections open before t0
+        phases["connect_s"] = time.monotonic() - t
+        t = time.monotonic()
         before = net.tcp_counters(names)
         cpu_groups = _cpu_groups(ctl, agents)
         with LinkSampler(graph, run_dir / "links.csv"), \
@@ -217,6 +222,9 @@ def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
         if spec is not None:  # per job, inference workload, background workload; the scale
             workload_metrics.summarise(spec, plan, records, graph, summary, run_dir)
         _against_ideal(plan, graph, run_dir, summary, records)
+        summary.transport = transport.summarise(
+            transport.read_rows(run_dir / "agents") if (run_dir / "agents").exists() else [],
+            [r.fct_s for r in records if r.complete], summary.scale)
         if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
             summary.status = "partial"
             summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"

@@ -133,6 +133,7 @@ class FlowsSpec:
     """A list of point-to-point flows (``[[workload.flows]]``)."""
     kind: Literal["flows"]
     flows: tuple[FlowSpec, ...]
+    connections: Literal["persistent", "per_transfer"] = "per_transfer"
     name: str = "flows"
 
 
@@ -144,6 +145,7 @@ class StrideSpec:
     stride: int = positive(1, default=1)
     hosts: tuple[str, ...] = ("all",)
     start_s: float = 0.0
+    connections: Literal["persistent", "per_transfer"] = "per_transfer"
     name: str = "stride"
 
 
@@ -164,6 +166,10 @@ class RunSpec:
     datapath: Literal["auto", "kernel", "user"] = "auto"
     start_delay_s: float = 0.5
     tcp_congestion_control: Literal["cubic", "bbr", "reno"] = "cubic"
+    # Linux restarts slow start on a connection idle for an RTO (net.ipv4.
+    # tcp_slow_start_after_idle, per host namespace); false keeps the window across idle
+    # periods (compute gaps), as NCCL's always-busy connections and RDMA see it.
+    tcp_slow_start_after_idle: bool = False
 
 
 @dataclass(frozen=True)

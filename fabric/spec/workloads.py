@@ -24,6 +24,10 @@ from topologies.errors import SpecError
 from fabric.spec.load import positive
 
 Units = Literal["emulated", "real"]
+# How transfers map onto TCP connections (traffic.connections): "persistent" reuses connections
+# as the workload's real stack does (the default of training jobs and inference), "per_transfer"
+# opens one per transfer (the default of flows, stride and background traffic).
+Connections = Literal["persistent", "per_transfer"]
 
 
 def _hosts_of(field: str, hosts: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -41,13 +45,15 @@ def _positive_finite(obj: object, key: str, *names: str) -> None:
 class CollectiveJob:
     """A training job: `iterations` x (compute `gap_s` + one collective of S = `size_bytes`,
     nccl-tests' S for the kind) over `hosts` ("all" or names, in ring order), each step's
-    message split over `channels` parallel TCP connections (traffic.jobs)."""
+    message split over `channels` parallel TCP connections (traffic.jobs), kept open for the
+    whole job unless `connections = "per_transfer"` (traffic.connections)."""
     size_bytes: int
     hosts: tuple[str, ...] = ("all",)
     iterations: int = positive(1, 1000, default=1)
     gap_s: float = 0.0
     start_s: float = 0.0
     channels: int = positive(1, 64, default=1)
+    connections: Connections = "persistent"
     units: Units = "emulated"
 
     def named_hosts(self) -> list[tuple[str, str]]:
@@ -109,6 +115,7 @@ class InferenceSpec:
     prefill_s_per_token: float = 0.0
     decode_s_per_token: float = 0.02
     start_s: float = 0.0
+    connections: Connections = "persistent"
     units: Units = "emulated"
     name: str = "inference"
 
@@ -144,6 +151,7 @@ class BackgroundSpec:
     duration_s: float = 10.0
     start_s: float = 0.0
     base_rtt_s: float = 0.0
+    connections: Connections = "per_transfer"
     units: Units = "emulated"
     name: str = "background"
 
