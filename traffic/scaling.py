@@ -7,6 +7,7 @@ how the emulated fabric stands for the real one::
     [scale]
     real_link_gbps = 400      # the real host (NIC) link rate the fabric's host_rate_mbps stands for
     time_dilation = 10        # emulated seconds per real second (default 1)
+    real_base_rtt_us = 10     # the real fabric's base RTT (default 10 us, an assumption)
 
     size factor  f = host_rate_mbps * 1e6 / (real_link_gbps * 1e9) * time_dilation
     emulated bytes   = max(1, round(real bytes * f))        (every size: messages, KV caches, flows)
@@ -22,7 +23,8 @@ measured in emulated units; with a [scale] the summary's ``scale`` block gives f
 and each workload's input units, and the report adds real-time equivalents (emulated s /
 dilation) of job JCTs and inference latencies, so the two are never mixed silently
 (Scale.real_s / Scale.real_mbps convert others). Sizes smaller than one emulated byte are
-rounded up to 1 byte.
+rounded up to 1 byte. RTT / transfer time keeps the real fabric's ratio only when the emulated
+base RTT equals real_base_rtt_us x time_dilation: fabric.analysis.transport measures it and warns.
 """
 from __future__ import annotations
 
