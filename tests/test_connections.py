@@ -132,3 +132,21 @@ def test_transport_summary_paths_handshakes_and_rtt_scale():
     assert any('base RTT' in line for line in format_transport(off))
     empty = transport.summarise([], [])
     assert empty.base_rtt_s.count == 0 and math.isnan(empty.rtt_share)
+
+
+def test_run_and_scale_keys_for_transport():
+    sp = parse_experiment({'name': 'x', 'run': {'tcp_slow_start_after_idle': True},
+                           'scale': {'real_link_gbps': 400, 'time_dilation': 20,
+                                     'real_base_rtt_us': 5},
+                           'fabric': {'kind': 'single', 'hosts': 2, 'host_rate_mbps': 20},
+                           'workload': [{'kind': 'flows', 'flows': [
+                               {'src': 'h1', 'dst': 'h2', 'size_bytes': 1000}]}]})
+    assert sp.run.tcp_slow_start_after_idle is True
+    assert sp.scale.real_base_rtt_us == 5
+    assert _spec(None).run.tcp_slow_start_after_idle is False   # the default
+    with pytest.raises(SpecError) as e:
+        parse_experiment({'name': 'x', 'scale': {'real_link_gbps': 400, 'real_base_rtt_us': 0},
+                          'fabric': {'kind': 'single', 'hosts': 2, 'host_rate_mbps': 20},
+                          'workload': [{'kind': 'flows', 'flows': [
+                              {'src': 'h1', 'dst': 'h2', 'size_bytes': 1000}]}]})
+    assert e.value.key == 'scale.real_base_rtt_us'
