@@ -258,8 +258,12 @@ def merge(*plans: TrafficPlan, name: str | None = None, seed: int | None = None)
     out: list[Transfer] = []
     colls: list[Collective] = []
     conns: list[Connection] = []
-    seen_coll: set[str] = set()
-    seen_conn: set[str] = set()
+    seen: dict[str, set[str]] = {'collectives': set(), 'connections': set()}
+
+    def unique(p_idx: int, what: str, name: str, kind: str) -> None:
+        if name in seen[what]:
+            raise SpecError(f'plans[{p_idx}].{what}', f'{kind} {name!r} used by two merged plans')
+        seen[what].add(name)
     next_id = 0
     for p_idx, p in enumerate(plans):
         mapping: dict[int, int] = {}
@@ -276,16 +280,10 @@ def merge(*plans: TrafficPlan, name: str | None = None, seed: int | None = None)
                                 f'unknown transfer id {e.args[0]}') from None
             out.append(replace(t, id=mapping[t.id], after=after))
         for c in p.collectives:
-            if c.id in seen_coll:
-                raise SpecError(f'plans[{p_idx}].collectives',
-                                f'collective id {c.id!r} used by two merged plans')
-            seen_coll.add(c.id)
+            unique(p_idx, 'collectives', c.id, 'collective id')
             colls.append(c)
         for k in p.connections:
-            if k.key in seen_conn:
-                raise SpecError(f'plans[{p_idx}].connections',
-                                f'connection {k.key!r} used by two merged plans')
-            seen_conn.add(k.key)
+            unique(p_idx, 'connections', k.key, 'connection')
             conns.append(k)
     return TrafficPlan(name=name if name is not None else '+'.join(p.name for p in plans),
                        seed=seed if seed is not None else plans[0].seed,
