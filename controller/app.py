@@ -1,13 +1,8 @@
 """The os-ken application: a thin event pump between OpenFlow switches and a Policy.
 
 Handlers look the switch up in the fabric graph and hand off to the policy; this module only
-tracks connections and install progress and reports it on stdout (one line each, flushed):
-
-    CONNECTED <switch>                 a fabric switch connected; its state is being (re)installed
-    INSTALLED <switch>                 the switch's full state is in (barrier reply received)
-    READY                              every switch of the fabric is installed (once per round)
-    DISCONNECTED <switch>              the switch's connection closed
-    OFPERROR <switch> type=<t> code=<c>  the switch rejected a message
+tracks connections and install progress and reports it on stdout (one line each, flushed:
+CONNECTED, INSTALLED, READY, DISCONNECTED, OFPERROR; the protocol: controller.protocol).
 
 Everything else goes to the log. With a run directory the app also records port counters every
 `stats_interval_s` and the policy's reports (controller.recorder); packet-ins from the policy's
@@ -34,7 +29,7 @@ from os_ken.ofproto import ofproto_v1_3
 
 from topologies.model import switches
 
-from controller import ofmsgs
+from controller import ofmsgs, protocol
 from controller.nftables import NftError, NftTables
 from controller.policies import Policy, PortCounters, Stats
 from controller.recorder import RunRecorder
@@ -43,7 +38,7 @@ LOG = logging.getLogger("controller.app")
 
 # Set by configure() before AppManager instantiates the app (os-ken builds apps by class).
 _SETTINGS: dict[str, Any] = {}
-_OUT_LOCK = threading.Lock()
+emit = protocol.emit  # the protocol's writer (controller.protocol), shared with controller.main
 
 
 def configure(graph: nx.Graph, policy: Policy, out: TextIO | None = None,
@@ -51,8 +46,8 @@ def configure(graph: nx.Graph, policy: Policy, out: TextIO | None = None,
     """Give the app its fabric graph, policy, stdout stream and (optionally) the recorder of
     the run directory's CSV files and the nft adapter (tests pass one with a fake runner);
     call before run_apps."""
-    _SETTINGS.update(graph=graph, policy=policy, out=out or sys.stdout, recorder=recorder,
-                     nft=nft)
+    _SETTINGS.update(graph=graph, policy=policy, recorder=recorder, nft=nft)
+    emit.out = out or sys.stdout
 
 
 def packet_fields(data: bytes) -> dict[str, Any]:
@@ -67,14 +62,6 @@ def packet_fields(data: bytes) -> dict[str, Any]:
     if seg is not None:
         fields.update(tcp_src=seg.src_port, tcp_dst=seg.dst_port, tcp_flags=seg.bits)
     return fields
-
-
-def emit(line: str) -> None:
-    """Write one protocol line to stdout and flush it at once (the engine waits on these)."""
-    out = _SETTINGS.get("out", sys.stdout)
-    with _OUT_LOCK:
-        out.write(line + "\n")
-        out.flush()
 
 
 def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
@@ -143,7 +130,7 @@ class FabricController(app_manager.OSKenApp):
                 return
         LOG.info("%s (dpid %016x) connected from %s: sending %d messages from policy %s",
                  name, dp.id, dp.address, len(msgs), self.policy.name)
-        emit(f"CONNECTED {name}")
+        emit(protocol.CONNECTED, name)
         for msg in msgs:
             if not dp.send_msg(msg):
                 LOG.warning("%s: connection closing, install aborted", name)
@@ -169,10 +156,10 @@ class FabricController(app_manager.OSKenApp):
                 self.ready_announced = True
         LOG.info("%s installed (%d/%d switches)", name, len(self.installed),
                  len(self.all_switches))
-        emit(f"INSTALLED {name}")
+        emit(protocol.INSTALLED, name)
         if ready:
             LOG.info("all %d switches installed: READY", len(self.all_switches))
-            emit("READY")
+            emit(protocol.READY)
 
     def _uninstall(self, name: str) -> None:
         """Mark a switch as not installed; the next full round announces READY again."""
@@ -200,7 +187,7 @@ class FabricController(app_manager.OSKenApp):
             self._uninstall(name)
             self.policy.switch_down(dp.id, time.monotonic())
         LOG.warning("%s (dpid %016x) disconnected", name, dp.id)
-        emit(f"DISCONNECTED {name}")
+        emit(protocol.DISCONNECTED, name)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg,
                 [HANDSHAKE_DISPATCHER, CONFIG_DISPATCHER, MAIN_DISPATCHER])
@@ -216,7 +203,7 @@ class FabricController(app_manager.OSKenApp):
             offending = f" (offending msg type {data[1]} xid {int.from_bytes(data[4:8], 'big')})"
         LOG.error("%s: OFPT_ERROR type=%d code=%d%s", who, msg.type, msg.code, offending)
         if name is not None:   # a stray connection's errors say nothing about the fabric
-            emit(f"OFPERROR {who} type={msg.type} code={msg.code}")
+            emit(protocol.OFPERROR, f"{who} type={msg.type} code={msg.code}")
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     @_guarded
@@ -252,7 +239,7 @@ class FabricController(app_manager.OSKenApp):
         except (NftError, ValueError) as exc:
             LOG.error("%s: nftables ruleset not applied: %s", name, exc)
             if fatal:
-                emit(f"ERROR nftables ruleset for {name} not applied: {exc}")
+                emit(protocol.ERROR, f"nftables ruleset for {name} not applied: {exc}")
             return False
         return True
 

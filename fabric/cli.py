@@ -1,4 +1,4 @@
-"""The `fabric` command: run, compare, check, doctor, clean.
+"""The `fabric` command: run, compare, check, analyse, doctor, clean.
 
 Exit codes: 0 success; 1 the run failed or is partial (results are still on disk); 2 bad input
 (nothing was built); 130 interrupted.
@@ -11,8 +11,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from topologies.errors import FabricError, SpecError
+
+if TYPE_CHECKING:
+    from fabric.analysis.summary import RunSummary
 
 DEFAULT_OUT = Path("runs")
 
@@ -38,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON (README.md)")
     check = sub.add_parser("check", help="validate an experiment file without building anything")
     check.add_argument("experiment", type=Path)
+    ana = sub.add_parser("analyse", help="recompute a run directory's summary.json, ideal.csv and "
+                         "fidelity verdict from the files the run wrote (no root)")
+    ana.add_argument("run_dir", type=Path, help="a run directory (runs/<time>-<experiment>-<fabric>)")
+    ana.add_argument("--json", action="store_true", help="print the summary as JSON")
     doctor = sub.add_parser("doctor", help="what this machine offers, and how to fix what is missing")
     doctor.add_argument("--json", action="store_true")
     sub.add_parser("clean", help="remove leftovers of a crashed run (bridges, links, processes)")
@@ -88,6 +96,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         removed = clean()
         print("\n".join(f"removed {item}" for item in removed) or "nothing to clean")
         return 0
+    if args.command == "analyse":
+        from fabric.analysis.analyse import reanalyse
+        return _print_summary(reanalyse(args.run_dir), args.json)
     from fabric.plan.experiment import load_experiment
     spec = load_experiment(args.experiment)
     if args.command == "check":
@@ -107,10 +118,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
     _need_root("fabric run")
     from fabric.run.engine import run_experiment
+    return _print_summary(run_experiment(spec, args.experiment, args.out, args.fabric, args.seed),
+                          args.json)
+
+
+def _print_summary(summary: RunSummary, as_json: bool) -> int:
+    """Print a run summary (table or JSON); exit code 0 for a complete run, else 1."""
     from fabric.report.summary import format_summary
-    summary = run_experiment(spec, args.experiment, args.out, args.fabric, args.seed)
-    if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
-    else:
-        print(format_summary(summary))
+    print(json.dumps(summary.to_dict(), indent=2) if as_json else format_summary(summary))
     return 0 if summary.status == "complete" else 1

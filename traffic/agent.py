@@ -3,7 +3,7 @@
     python -m traffic.agent --plan PLAN.json --hosts HOSTS.json --me h1 --port 5201 \
         --out DIR --deadline-s 120 [--bind-ip IP] [--connect-retry-s 5]
 
-stdout protocol: `READY` once listening; optionally `CONNECT` on stdin, answered `CONNECTED`
+stdout protocol (traffic.agent_protocol): `READY` once listening; optionally `CONNECT` on stdin, answered `CONNECTED`
 once every warm persistent connection of this host is open (their handshakes happen here,
 before t0); then it reads `GO <t0 epoch>` from stdin; finally `DONE` (exit 0) or
 `FAILED <reason>` (exit 1; 143 on SIGTERM, 130 on SIGINT).
@@ -51,6 +51,8 @@ from typing import Any, Sequence
 
 from topologies.errors import SpecError
 
+from traffic import agent_protocol as proto
+from traffic.agent_protocol import failed, say
 from traffic.plan import Connection, TrafficPlan, Transfer, source_port
 
 ACK = b'\x06'
@@ -657,27 +659,6 @@ def load_hosts(path: str | Path) -> dict[str, str]:
     return out
 
 
-def _parse_go(line: str) -> float | None:
-    """t0 from 'GO <epoch>' ('GO' alone: now); None if the line is not a GO."""
-    words = line.split()
-    if not words or words[0] != 'GO' or len(words) > 2:
-        return None
-    if len(words) == 1:
-        return time.time()
-    try:
-        t0 = float(words[1])
-    except ValueError:
-        return None
-    return t0 if t0 == t0 and abs(t0) != float('inf') else None
-
-
-def _say(line: str) -> None:
-    try:
-        print(line, flush=True)
-    except (OSError, ValueError):
-        pass
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog='python -m traffic.agent', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -698,22 +679,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the agent; returns the exit code."""
     args = parse_args(argv)
-    me = args.me
     threading.stack_size(1 << 20)
     try:
-        plan = TrafficPlan.load(args.plan)
-        hosts = load_hosts(args.hosts)
-        plan.validate(hosts)
-        src_ip = hosts.get(me) or args.bind_ip
-        if not src_ip:
-            raise SpecError('me', f'{me!r} is not in {args.hosts} and no --bind-ip given')
-        agent = Agent(plan, hosts, me, args.port, Path(args.out),
-                      listen_ip=args.bind_ip or src_ip, src_ip=src_ip,
-                      connect_retry_s=args.connect_retry_s, tcp_cc=args.tcp_cc)
-        agent.listen()
+        agent = _setup(args)
     except (SpecError, OSError) as e:
-        log(me, f'setup failed: {e}')
-        _say(f'FAILED setup: {e}')
+        log(args.me, f'setup failed: {e}')
+        say(failed(f'setup: {e}'))
         return 1
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -724,51 +695,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        part = plan.for_host(me)
-        log(me, f'listening on {agent.listen_ip}:{args.port}; {len(part.sends)} sends, '
-                f'{len(part.receives)} receipts planned')
-        _say('READY')
-        line = sys.stdin.readline()
-        if line.strip() == 'CONNECT':
-            try:
-                agent.open_warm()
-            except (TransferError, OSError) as e:
-                reason = f'opening connections: {e}'
-                agent.fail(reason)
-                agent.finish_failed(reason)
-                _say(f'FAILED {reason}')
-                return 1
-            _say('CONNECTED')
-            line = sys.stdin.readline()
-        t0 = _parse_go(line)
-        if t0 is None:
-            reason = 'stdin closed before GO' if not line else f'expected GO <t0>, got {line!r}'
-            agent.fail(reason)
-            agent.finish_failed(reason)
-            _say(f'FAILED {reason}')
-            return 1
-        agent.go(t0)
-        deadline = t0 + args.deadline_s
-        while not agent.finished.wait(timeout=max(0.0, min(1.0, deadline - time.time()))):
-            if time.time() >= deadline:
-                agent.fail(f'deadline passed ({args.deadline_s:g}s after t0): '
-                           + agent.missing_summary())
-                break
-        if agent.failure is not None:
-            agent.finish_failed(agent.failure)
-            _say(f'FAILED {agent.failure}')
-            return 1
-        log(me, 'done')
-        _say('DONE')
-        return 0
+        return _run(agent, args)
     except _Terminated as e:
         name = signal.Signals(e.signum).name
-        log(me, f'terminated by {name}')
+        log(args.me, f'terminated by {name}')
         agent.stop()
-        _say(f'FAILED terminated by {name}')
+        say(failed(f'terminated by {name}'))
         return 128 + e.signum
     finally:
         agent.close_logs()
+
+
+def _setup(args: argparse.Namespace) -> Agent:
+    """The agent of host args.me, listening (SpecError/OSError on bad input)."""
+    plan = TrafficPlan.load(args.plan)
+    hosts = load_hosts(args.hosts)
+    plan.validate(hosts)
+    src_ip = hosts.get(args.me) or args.bind_ip
+    if not src_ip:
+        raise SpecError('me', f'{args.me!r} is not in {args.hosts} and no --bind-ip given')
+    agent = Agent(plan, hosts, args.me, args.port, Path(args.out),
+                  listen_ip=args.bind_ip or src_ip, src_ip=src_ip,
+                  connect_retry_s=args.connect_retry_s, tcp_cc=args.tcp_cc)
+    agent.listen()
+    return agent
+
+
+def _run(agent: Agent, args: argparse.Namespace) -> int:
+    """READY, open the warm connections on CONNECT, wait for GO, run the schedule until done,
+    failed or past the deadline."""
+    part = agent.plan.for_host(args.me)
+    log(args.me, f'listening on {agent.listen_ip}:{args.port}; {len(part.sends)} sends, '
+                 f'{len(part.receives)} receipts planned')
+    say(proto.READY)
+    line = sys.stdin.readline()
+    if line.strip() == proto.CONNECT:      # warm persistent connections open before t0
+        try:
+            agent.open_warm()
+        except (TransferError, OSError) as e:
+            reason = f'opening connections: {e}'
+            agent.fail(reason)
+            agent.finish_failed(reason)
+            say(failed(reason))
+            return 1
+        say(proto.CONNECTED)
+        line = sys.stdin.readline()
+    t0 = proto.parse_go(line)
+    if t0 is None:
+        reason = 'stdin closed before GO' if not line else f'expected GO <t0>, got {line!r}'
+        agent.fail(reason)
+        agent.finish_failed(reason)
+        say(failed(reason))
+        return 1
+    agent.go(t0)
+    deadline = t0 + args.deadline_s
+    while not agent.finished.wait(timeout=max(0.0, min(1.0, deadline - time.time()))):
+        if time.time() >= deadline:
+            agent.fail(f'deadline passed ({args.deadline_s:g}s after t0): '
+                       + agent.missing_summary())
+            break
+    if agent.failure is not None:
+        agent.finish_failed(agent.failure)
+        say(failed(agent.failure))
+        return 1
+    log(args.me, 'done')
+    say(proto.DONE)
+    return 0
 
 
 if __name__ == '__main__':

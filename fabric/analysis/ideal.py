@@ -326,104 +326,140 @@ class _Routing:
 def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
                choose: Chooser | None = None, wire: WireModel | None = None) -> IdealResult:
     """Simulate `plan` on `graph` as fluid flows under max-min fair sharing (see module doc)."""
-    wire = wire or WireModel()
-    routing = _Routing(graph, wire, view, choose)
-    capacity: dict[Link, float] = {}
-    for u, v, d in graph.edges(data=True):
-        capacity[(u, v)] = capacity[(v, u)] = d["rate_mbps"] * 1e6
-    by_id = plan.by_id()
-    demand = {t.id: routing.demand(routing.shares(t)) for t in plan.transfers}
-    lat = {t.id: routing.latencies(t) for t in plan.transfers}
-    for t in plan.transfers:         # a persistent connection is open already: no handshake
-        if t.conn is not None:
-            lat[t.id] = (0.0, lat[t.id][1])
-    conn_busy: dict[str, int] = {}                 # connection -> transfer on the wire
-    conn_queue: dict[str, list[int]] = {}          # connection -> offered, waiting (FIFO)
-    work = {t.id: (t.size_bytes + wire.header_bytes) * 8.0 for t in plan.transfers}
-    waiting = {t.id: len(set(t.after)) for t in plan.transfers}
-    dependents: dict[int, list[int]] = {}
-    for t in plan.transfers:
-        for a in set(t.after):
-            dependents.setdefault(a, []).append(t.id)
-    dep_end: dict[int, float] = {}
-    ready: dict[int, float] = {}
-    end: dict[int, float] = {}
-    heap: list[tuple[float, int, int]] = []   # (time, kind 0=activate 1=arrive, id)
+    return _FluidSim(graph, plan, _Routing(graph, wire or WireModel(), view, choose)).run()
 
-    def make_ready(tid: int) -> None:
-        t = by_id[tid]
-        ready[tid] = max(t.start_s, dep_end.get(tid, 0.0)) + t.gap_s
-        heapq.heappush(heap, (ready[tid] + lat[tid][0], 0, tid))
 
-    for t in plan.transfers:
-        if not waiting[t.id]:
-            make_ready(t.id)
-    active: dict[int, float] = {}            # id -> remaining payload bits
-    rates: dict[int, float] = {}
-    load: dict[Link, float] = {}
-    switch_nodes = set(model.switches(graph))
-    peak_fwd = 0.0
-    active_bits: dict[Link, tuple[float, float]] = {}
-    saturated: dict[Link, list[tuple[float, float]]] = {}
-    now = 0.0
-    while heap or active:
-        t_next = heap[0][0] if heap else math.inf
-        for f, rem in active.items():
-            if rates[f] > 0:
-                t_next = min(t_next, now + rem / rates[f])
+class _FluidSim:
+    """One event-driven run of the fluid model: flows become ready (start time, dependencies,
+    gap), activate after their handshake, share links max-min fairly, arrive after their
+    store-and-forward tail; link load is accounted between events."""
+
+    def __init__(self, graph: nx.Graph, plan: TrafficPlan, routing: _Routing):
+        self.plan, self.routing, wire = plan, routing, routing.wire
+        self.capacity: dict[Link, float] = {}
+        for u, v, d in graph.edges(data=True):
+            self.capacity[(u, v)] = self.capacity[(v, u)] = d["rate_mbps"] * 1e6
+        self.by_id = plan.by_id()
+        ts = plan.transfers
+        self.demand = {t.id: routing.demand(routing.shares(t)) for t in ts}
+        self.lat = {t.id: routing.latencies(t) for t in ts}
+        for t in ts:                 # a persistent connection is open already: no handshake
+            if t.conn is not None:
+                self.lat[t.id] = (0.0, self.lat[t.id][1])
+        self.conn_busy: dict[str, int] = {}           # connection -> transfer on the wire
+        self.conn_queue: dict[str, list[int]] = {}    # connection -> offered, waiting (FIFO)
+        self.work = {t.id: (t.size_bytes + wire.header_bytes) * 8.0 for t in ts}
+        self.waiting = {t.id: len(set(t.after)) for t in ts}
+        self.dependents: dict[int, list[int]] = {}
+        for t in ts:
+            for a in set(t.after):
+                self.dependents.setdefault(a, []).append(t.id)
+        self.dep_end: dict[int, float] = {}
+        self.ready: dict[int, float] = {}
+        self.end: dict[int, float] = {}
+        self.heap: list[tuple[float, int, int]] = []   # (time, kind 0=activate 1=arrive, id)
+        self.active: dict[int, float] = {}            # id -> remaining payload bits
+        self.rates: dict[int, float] = {}
+        self.load: dict[Link, float] = {}
+        self.switch_nodes = set(model.switches(graph))
+        self.peak_fwd = 0.0
+        self.active_bits: dict[Link, tuple[float, float]] = {}
+        self.saturated: dict[Link, list[tuple[float, float]]] = {}
+        self.now = 0.0
+
+    def run(self) -> IdealResult:
+        for t in self.plan.transfers:
+            if not self.waiting[t.id]:
+                self._make_ready(t.id)
+        while self.heap or self.active:
+            t_next = self._next_event()
+            self._advance(t_next)
+            changed = self._finish_fluid()
+            changed = self._pop_events() or changed
+            if changed:
+                self.rates, self.load = _fill({f: self.demand[f] for f in self.active},
+                                              self.capacity)
+        return self._result()
+
+    def _make_ready(self, tid: int) -> None:
+        t = self.by_id[tid]
+        self.ready[tid] = max(t.start_s, self.dep_end.get(tid, 0.0)) + t.gap_s
+        heapq.heappush(self.heap, (self.ready[tid] + self.lat[tid][0], 0, tid))
+
+    def _next_event(self) -> float:
+        t_next = self.heap[0][0] if self.heap else math.inf
+        for f, rem in self.active.items():
+            if self.rates[f] > 0:
+                t_next = min(t_next, self.now + rem / self.rates[f])
         if t_next == math.inf:
             raise RuntimeError("ideal model stalled: a flow has no capacity")
-        dt = t_next - now
-        if dt > 0 and active:
-            peak_fwd = max(peak_fwd, sum(x for l, x in load.items() if l[0] in switch_nodes))
-            for l, x in load.items():
+        return t_next
+
+    def _advance(self, t_next: float) -> None:
+        """Move the clock to t_next: drain the active flows, account link load and saturation."""
+        dt = t_next - self.now
+        if dt > 0 and self.active:
+            self.peak_fwd = max(self.peak_fwd, sum(x for link, x in self.load.items()
+                                                   if link[0] in self.switch_nodes))
+            for link, x in self.load.items():
                 if x > 0:
-                    secs, bits = active_bits.get(l, (0.0, 0.0))
-                    active_bits[l] = (secs + dt, bits + x * dt)
-            for l, x in load.items():
-                if x >= capacity[l] * (1 - 1e-6):
-                    saturated.setdefault(l, []).append((now, t_next))
-        for f in active:
-            active[f] -= rates[f] * dt
-        now = t_next
-        changed = False
-        for f in [f for f, rem in active.items() if rem <= EPS * work[f] + 1e-6]:
-            del active[f]
-            heapq.heappush(heap, (now + lat[f][1], 1, f))
-            changed = True
-            key = by_id[f].conn
+                    secs, bits = self.active_bits.get(link, (0.0, 0.0))
+                    self.active_bits[link] = (secs + dt, bits + x * dt)
+            for link, x in self.load.items():
+                if x >= self.capacity[link] * (1 - 1e-6):
+                    self.saturated.setdefault(link, []).append((self.now, t_next))
+        for f in self.active:
+            self.active[f] -= self.rates[f] * dt
+        self.now = t_next
+
+    def _finish_fluid(self) -> bool:
+        """Flows whose last bit left: their arrival follows after the tail latency."""
+        done = [f for f, rem in self.active.items() if rem <= EPS * self.work[f] + 1e-6]
+        for f in done:
+            del self.active[f]
+            heapq.heappush(self.heap, (self.now + self.lat[f][1], 1, f))
+            key = self.by_id[f].conn
             if key is not None:      # the connection's next message starts flowing now
-                del conn_busy[key]
-                if conn_queue.get(key):
-                    nxt = conn_queue[key].pop(0)
-                    conn_busy[key] = nxt
-                    active[nxt] = work[nxt]
-        while heap and heap[0][0] <= now * (1 + EPS) + EPS:
-            _, kind, tid = heapq.heappop(heap)
+                del self.conn_busy[key]
+                if self.conn_queue.get(key):
+                    nxt = self.conn_queue[key].pop(0)
+                    self.conn_busy[key] = nxt
+                    self.active[nxt] = self.work[nxt]
+        return bool(done)
+
+    def _pop_events(self) -> bool:
+        """Activations and arrivals due now; an arrival may make its dependents ready."""
+        changed = False
+        while self.heap and self.heap[0][0] <= self.now * (1 + EPS) + EPS:
+            _, kind, tid = heapq.heappop(self.heap)
             if kind == 0:
-                key = by_id[tid].conn
+                key = self.by_id[tid].conn
                 if key is not None:
-                    if key in conn_busy:
-                        conn_queue.setdefault(key, []).append(tid)
+                    if key in self.conn_busy:        # behind the connection's earlier messages
+                        self.conn_queue.setdefault(key, []).append(tid)
                         continue
-                    conn_busy[key] = tid
-                active[tid] = work[tid]
+                    self.conn_busy[key] = tid
+                self.active[tid] = self.work[tid]
                 changed = True
-            else:
-                end[tid] = now
-                for dep in dependents.get(tid, ()):
-                    dep_end[dep] = max(dep_end.get(dep, 0.0), now)
-                    waiting[dep] -= 1
-                    if not waiting[dep]:
-                        make_ready(dep)
-        if changed:
-            rates, load = _fill({f: demand[f] for f in active}, capacity)
-    flows = {}
-    for t in plan.transfers:
-        alone = _alone_fct(t, demand[t.id], lat[t.id], work[t.id], capacity)
-        flows[t.id] = IdealFlow(t.id, ready[t.id], end[t.id], end[t.id] - ready[t.id], alone)
-    return IdealResult(view, wire, flows, collective_jcts(plan, flows), _merge(saturated),
-                       peak_fwd, active_bits, capacity)
+                continue
+            self.end[tid] = self.now
+            for dep in self.dependents.get(tid, ()):
+                self.dep_end[dep] = max(self.dep_end.get(dep, 0.0), self.now)
+                self.waiting[dep] -= 1
+                if not self.waiting[dep]:
+                    self._make_ready(dep)
+        return changed
+
+    def _result(self) -> IdealResult:
+        flows = {}
+        for t in self.plan.transfers:
+            alone = _alone_fct(t, self.demand[t.id], self.lat[t.id], self.work[t.id],
+                               self.capacity)
+            flows[t.id] = IdealFlow(t.id, self.ready[t.id], self.end[t.id],
+                                    self.end[t.id] - self.ready[t.id], alone)
+        return IdealResult(self.routing.view, self.routing.wire, flows,
+                           collective_jcts(self.plan, flows), _merge(self.saturated),
+                           self.peak_fwd, self.active_bits, self.capacity)
 
 
 def _alone_fct(t: Transfer, demand: Mapping[Link, float], lat: tuple[float, float], work: float,

@@ -7,7 +7,6 @@ fabric/workloads/).
 """
 from __future__ import annotations
 
-from typing import Any
 
 from fabric.analysis.fidelity import Fidelity
 from fabric.analysis.metrics import fmt

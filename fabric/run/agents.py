@@ -1,10 +1,10 @@
 """Start one traffic agent inside each Mininet host, release them together, wait for them.
 
-Protocol with traffic.agent (stdout lines): ``READY`` once listening; then we write ``CONNECT``
-and every agent opens its warm persistent connections (handshakes before t0, like NCCL's
-communicator set-up) and answers ``CONNECTED``; then ``GO <t0>`` to every agent's stdin, t0 a
+The line protocol is traffic.agent_protocol: each agent says READY once listening; then we write
+CONNECT and every agent opens its warm persistent connections (handshakes before t0, like
+NCCL's communicator set-up) and answers CONNECTED; then GO <t0> to every agent's stdin, t0 a
 moment in the shared clock's future, so every host starts from the same instant; each agent
-ends with ``DONE`` (exit 0) or ``FAILED <reason>`` (exit 1).
+ends with DONE (exit 0) or FAILED <reason> (exit 1).
 """
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from topologies.errors import RunError
+from traffic import agent_protocol as proto
 
 log = logging.getLogger("fabric.run.agents")
 AGENT_PORT = 5201
+EXIT = "EXIT"  # what the reader queues when an agent's stdout closes (not a protocol line)
 
 
 class AgentGroup:
@@ -56,7 +58,7 @@ class AgentGroup:
     def _read(self, name: str, proc: subprocess.Popen) -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
             self.events.put((name, line.strip()))
-        self.events.put((name, "EXIT"))
+        self.events.put((name, EXIT))
 
     def _wait_for(self, want: set[str], timeout_s: float, check: Callable[[], None]) -> None:
         """Collect events until every agent reported one of `want`, or fail."""
@@ -71,36 +73,36 @@ class AgentGroup:
                     raise RunError(f"agents timed out after {timeout_s:.0f} s waiting for "
                                    f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}")
                 continue
-            word = line.split(" ", 1)[0]
+            word = proto.kind(line)
             if name not in pending:  # e.g. the EXIT that follows an agent's DONE
                 continue
             self.status[name] = line
             if word in want:
                 pending.discard(name)
-            elif word in ("FAILED", "EXIT"):
+            elif word in (proto.FAILED, EXIT):
                 raise RunError(f"agent on {name} failed: {line} "
                                f"(see {self.out_dir / (name + '.stderr')})")
 
     def wait_ready(self, timeout_s: float, check: Callable[[], None]) -> None:
-        self._wait_for({"READY"}, timeout_s, check)
+        self._wait_for({proto.READY}, timeout_s, check)
 
     def connect(self, timeout_s: float, check: Callable[[], None]) -> None:
         """Every agent opens its warm persistent connections; returns once all have."""
         for proc in self.procs.values():
-            proc.stdin.write("CONNECT\n")  # type: ignore[union-attr]
+            proc.stdin.write(proto.CONNECT + "\n")  # type: ignore[union-attr]
             proc.stdin.flush()  # type: ignore[union-attr]
-        self._wait_for({"CONNECTED"}, timeout_s, check)
+        self._wait_for({proto.CONNECTED}, timeout_s, check)
 
     def go(self, start_delay_s: float) -> float:
         """Release every agent at the same future instant t0 (shared clock); return t0."""
         t0 = time.time() + start_delay_s
         for proc in self.procs.values():
-            proc.stdin.write(f"GO {t0:.6f}\n")  # type: ignore[union-attr]
+            proc.stdin.write(proto.go(t0) + "\n")  # type: ignore[union-attr]
             proc.stdin.flush()  # type: ignore[union-attr]
         return t0
 
     def wait_done(self, timeout_s: float, check: Callable[[], None]) -> None:
-        self._wait_for({"DONE"}, timeout_s, check)
+        self._wait_for({proto.DONE}, timeout_s, check)
 
     def stop(self) -> None:
         for proc in self.procs.values():

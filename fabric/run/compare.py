@@ -4,21 +4,12 @@
         for seed in seed .. seed+N-1, for fabric in fabrics:  engine.run_experiment (one at a time)
             report/runs/<run dir>: summary.json + flows.csv + links.csv ──► RunMetrics
         aggregate per fabric over seeds (complete runs only) ──► Comparison
-        ──► table (stdout) or --json, report directory (fabric.compare_report)
+        ──► table (stdout) or --json, report directory (fabric.report.compare_files)
 
 Seeds matter: traffic.plan.source_port(seed, id) picks each transfer's TCP source port, so ECMP's
 hash, and which flows collide, change from seed to seed; the plan itself does not.
 Fabrics are interleaved per seed (seed 1 on every fabric, then seed 2, ...) so slow drifts of the
-shared machine hit every fabric alike.
-
-Reference fabric: the experiment's top-level ``reference = "<fabric name>"``; when absent, the first
-fabric of kind "single" (the ideal big switch); when there is none, no ratios are reported.
-Ratios are fabric mean / reference mean (JCT, iteration JCT, FCT p99, busbw).
-
-Per run and workload: ``jct_s`` = last flow end - first flow start of the workload (the job
-completion time, compute gaps included; REFERENCE.md), ``iteration_jct_s`` and ``busbw_mbps`` = mean
-over the workload's collective instances (fabric.metrics), FCT p50/p99 from the run summary.
-Runs that are not complete are excluded from every mean and listed as excluded.
+shared machine hit every fabric alike. What is measured and compared: fabric.analysis.comparison.
 """
 from __future__ import annotations
 

@@ -22,26 +22,24 @@ from typing import Any, Callable, Iterator
 
 import networkx as nx
 
-from controller.policies import make_policy
 from controller.process import ControllerProcess
 from topologies import model
 from topologies.errors import RunError
-from traffic.records import collect, write_csv
+from traffic.plan import TrafficPlan
+from traffic.records import collect, read_csv, write_csv
 
-from fabric.analysis import fidelity, ideal, metrics, transport
 from fabric.analysis import tcp as tcpstats
-from fabric.analysis import workloads as workload_metrics
-from fabric.analysis.failures import impact
+from fabric.analysis.analyse import analyse
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
 from fabric.run import cleanup
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
-from fabric.run.emulation import EmulatedNetwork
 from fabric.run.failures import FailureInjector
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
+from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
 from fabric.spec.experiment import ExperimentSpec
 
@@ -132,12 +130,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
         raise RunError(f"an earlier run left {', '.join(stale[:5])}"
                        f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
     t = time.monotonic()
-    ctl = ControllerProcess(run_dir / "fabric.json", fab.policy, fab.policy_params,
-                            run_dir / "controller.log", run_dir=run_dir)
-    # the policy's egress queue classes (e.g. `priority`) shape every interface
-    classes = make_policy(fab.policy, graph, fab.policy_params).queue_classes()
-    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir, classes=classes,
-                          slow_start_after_idle=spec.run.tcp_slow_start_after_idle)
+    ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir,
+                           slow_start_after_idle=spec.run.tcp_slow_start_after_idle)
     agents: AgentGroup | None = None
     injector: FailureInjector | None = None
 
@@ -146,12 +140,10 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             raise RunError(f"the controller died (exit code {ctl.returncode}); "
                            f"see {run_dir / 'controller.log'}")
     try:
-        ctl.start()
-        ctl.wait_listening(timeout_s=15)  # else switches back off ~1 s before retrying
-        net.start()
+        bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t
         t = time.monotonic()
-        ctl.wait_ready(timeout_s=30 + 0.5 * len(model.switches(graph)))
+        ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
         t = time.monotonic()
         names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
@@ -204,32 +196,15 @@ def _teardown(*steps: Callable[[], Any] | None) -> None:
         raise first
 
 
-def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
+def _finish(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: RunSummary,
             spec: ExperimentSpec | None = None) -> None:
-    """Collect whatever the agents wrote, compute metrics, write flows.csv and summary.json."""
+    """Collect whatever the agents wrote into flows.csv, then compute every metric from the run
+    directory (fabric.analysis.analyse, the same as `fabric analyse`); write summary.json."""
     try:
         records = collect(run_dir / "agents", plan) if (run_dir / "agents").exists() else []
         write_csv(records, run_dir / "flows.csv")
-        summary.flows_complete = sum(1 for r in records if r.complete)
-        summary.fct_s = metrics.fct_distribution(records)
-        for name in sorted({r.workload for r in records}):
-            summary.fct_by_workload[name] = metrics.fct_distribution(
-                r for r in records if r.workload == name)
-        for coll in plan.collectives:  # busbw efficiency against the slowest member's NIC
-            rate = min(model.host_rate_mbps(graph, h) for h in coll.hosts)
-            summary.collectives.append(metrics.collective_result(coll, records, rate))
-        summary.failures = impact(summary.failures, summary.collectives, records)
-        if spec is not None:  # per job, inference workload, background workload; the scale
-            workload_metrics.summarise(spec, plan, records, graph, summary, run_dir)
-        _against_ideal(plan, graph, run_dir, summary, records)
-        summary.transport = transport.summarise(
-            transport.read_rows(run_dir / "agents") if (run_dir / "agents").exists() else [],
-            [r.fct_s for r in records if r.complete], summary.scale)
-        if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
-            summary.status = "partial"
-            summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"
-        elif summary.status != "complete" and summary.flows_complete:
-            summary.status = "partial"
+        # from flows.csv as written (its rounding too): `fabric analyse` gets the same numbers
+        analyse(summary, spec, graph, plan, read_csv(run_dir / "flows.csv"), run_dir)
     finally:
         write_json(run_dir / "summary.json", summary.to_dict())
 
@@ -239,26 +214,3 @@ def _cpu_groups(ctl: ControllerProcess, agents: AgentGroup) -> PidGroups:
     ovs = ovs_vswitchd_pids()
     return lambda: {"ovs_vswitchd": ovs, "controller": [ctl.pid] if ctl.pid else [],
                     "agents": [p.pid for p in list(agents.procs.values())]}
-
-
-def _against_ideal(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
-                   records: list[Any]) -> None:
-    """The ideal model beside the measurements (ideal.csv) and the fidelity verdict."""
-    busy: dict[Any, float] = {}
-    peak: float | None = None
-    try:
-        res = ideal.ideal_plan(graph, plan, ideal.SUMMARY_VIEW)
-        ideal.write_csv(res, records, run_dir / "ideal.csv")
-        summary.ideal = ideal.summarize(res, records)
-        summary.collectives = [ideal.with_ideal(c, res) for c in summary.collectives]
-        # the model knows no injected failure: links are then only judged by CPU and drops
-        busy = {} if summary.failures else {
-            l: res.active_utilisation(l) for l in res.busy_links(fidelity.IDEAL_BUSY_MIN_S)}
-        peak = res.peak_forwarding_bps
-    except Exception:  # noqa: BLE001 - a model failure must not cost the measured results
-        log.exception("ideal model failed")
-    try:
-        summary.fidelity = fidelity.assess_run(run_dir, graph, plan, summary.policy, busy, peak,
-                                               summary.datapath)
-    except Exception:  # noqa: BLE001
-        log.exception("fidelity assessment failed")

@@ -62,37 +62,52 @@ def _join(key: str, name: str | int) -> str:
 
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
+    """`value` as the type `hint` names (SpecError naming `key` when it does not fit)."""
     origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in args:
-            if option is type(None):
-                continue
-            try:
-                return _convert(option, value, key)
-            except SpecError as exc:
-                errors.append(str(exc))
-        raise SpecError(key, f"{value!r} does not fit ({'; '.join(errors)})")
+        return _union(typing.get_args(hint), value, key)
     if origin is typing.Literal:
+        args = typing.get_args(hint)
         if value not in args:
             raise SpecError(key, f"{value!r} is not one of {', '.join(map(repr, args))}")
         return value
     if origin is tuple:
-        item = args[0]
-        if isinstance(value, str) and item is str:
-            value = [value]
-        if not isinstance(value, list):
-            raise SpecError(key, f"expected a list, got {type(value).__name__}")
-        return tuple(_convert(item, v, _join(key, i)) for i, v in enumerate(value))
+        return _tuple(typing.get_args(hint)[0], value, key)
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise SpecError(key, f"expected a table, got {type(value).__name__}")
         return dict(value)
     if dataclasses.is_dataclass(hint):
-        return load(hint, value, key)
+        return load(hint, value, key)  # type: ignore[arg-type]
     if hint is Any:
         return value
+    return _scalar(hint, value, key)
+
+
+def _union(options: tuple[Any, ...], value: Any, key: str) -> Any:
+    """The first option (None aside) the value fits; else every option's complaint."""
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _convert(option, value, key)
+        except SpecError as exc:
+            errors.append(str(exc))
+    raise SpecError(key, f"{value!r} does not fit ({'; '.join(errors)})")
+
+
+def _tuple(item: Any, value: Any, key: str) -> tuple[Any, ...]:
+    """A TOML list as a tuple of `item` (a lone string where strings are expected: one item)."""
+    if isinstance(value, str) and item is str:
+        value = [value]
+    if not isinstance(value, list):
+        raise SpecError(key, f"expected a list, got {type(value).__name__}")
+    return tuple(_convert(item, v, _join(key, i)) for i, v in enumerate(value))
+
+
+def _scalar(hint: Any, value: Any, key: str) -> Any:
+    """float (ints accepted), int, str or bool; never a bool where a number is expected."""
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(key, f"expected a number, got {value!r}")
