@@ -1,4 +1,4 @@
-"""The `fabric` command: run, compare, check, analyse, doctor, clean.
+"""The `fabric` command: run, up, demo, compare, check, analyse, doctor, clean.
 
 Exit codes: 0 success; 1 the run failed or is partial (results are still on disk); 2 bad input
 (nothing was built); 130 interrupted.
@@ -32,6 +32,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fabric", help="which [[fabric]] of the file to run (default: the first)")
     run.add_argument("--seed", type=int, help="override the experiment's seed")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--live", type=_port, nargs="?", const=0, metavar="PORT",
+                     help="serve the live view on 127.0.0.1 during the run (PORT, default: any "
+                          "free port; the URL is printed)")
+    up = sub.add_parser("up", help="build one fabric of an experiment and hand over to Mininet's "
+                        "CLI with workload/fail/restore/controller/paths/util/live commands")
+    up.add_argument("experiment", type=Path, help="experiment TOML file (see examples/)")
+    up.add_argument("--fabric", help="which [[fabric]] of the file (default: the first)")
+    up.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                    help="directory that receives the session directory (default: runs/)")
+    up.add_argument("--live-port", type=_port, default=0,
+                    help="port of the live view on 127.0.0.1 (default: any free port)")
+    up.add_argument("--no-live", action="store_true", help="no live view")
+    demo = sub.add_parser("demo", help="the guided lesson of docs/lesson.md, step by step, "
+                          "pausing for Enter between steps")
+    demo.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                      help="directory that receives the lesson's runs (default: runs/)")
+    demo.add_argument("--no-pause", action="store_true", help="run every step without waiting")
+    demo.add_argument("--live", type=_port, nargs="?", const=0, metavar="PORT",
+                      help="serve the live view of each step's run")
     cmp = sub.add_parser("compare", help="run every fabric of an experiment for several seeds and "
                          "write a side-by-side report (fabric/compare.py)")
     cmp.add_argument("experiment", type=Path, help="experiment TOML file listing [[fabric]] entries")
@@ -50,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true")
     sub.add_parser("clean", help="remove leftovers of a crashed run (bridges, links, processes)")
     return p
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {n}")
+    return n
 
 
 def _seed_count(text: str) -> int:
@@ -96,6 +125,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         removed = clean()
         print("\n".join(f"removed {item}" for item in removed) or "nothing to clean")
         return 0
+    if args.command == "demo":
+        _need_root("fabric demo")
+        from fabric.run.demo import run_lesson
+        return run_lesson(args.out, pause=not args.no_pause, live_port=args.live)
     if args.command == "analyse":
         from fabric.analysis.analyse import reanalyse
         return _print_summary(reanalyse(args.run_dir), args.json)
@@ -116,10 +149,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if comp.all_complete else 1
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
+    if args.command == "up":
+        _need_root("fabric up")
+        from fabric.run.session import fabric_up
+        fabric_up(spec, args.experiment, args.out, args.fabric,
+                  None if args.no_live else args.live_port)
+        return 0
     _need_root("fabric run")
     from fabric.run.engine import run_experiment
-    return _print_summary(run_experiment(spec, args.experiment, args.out, args.fabric, args.seed),
-                          args.json)
+    from fabric.run.session import own_by_invoker
+    summary = run_experiment(spec, args.experiment, args.out, args.fabric, args.seed,
+                             live_port=args.live)
+    own_by_invoker(Path(summary.run_dir))   # under sudo: the user's files, not root's
+    return _print_summary(summary, args.json)
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> int:

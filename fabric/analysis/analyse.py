@@ -26,9 +26,10 @@ from topologies.errors import SpecError
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord, read_csv
 
-from fabric.analysis import fidelity, ideal, metrics, transport
+from fabric.analysis import capture, fidelity, ideal, metrics, transport
 from fabric.analysis import workloads as workload_metrics
 from fabric.analysis.failures import impact
+from fabric.analysis.paths import read_paths, run_collisions
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.experiment import parse_experiment
 from fabric.spec.experiment import ExperimentSpec, read_toml
@@ -61,11 +62,28 @@ def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,
     summary.transport = transport.summarise(
         transport.read_rows(agent_dir) if agent_dir.exists() else [],
         [r.fct_s for r in records if r.complete], summary.scale)
+    _paths_and_packets(graph, run_dir, summary, records)
     if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
         summary.status = "partial"
         summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"
     elif summary.status != "complete" and summary.flows_complete:
         summary.status = "partial"
+
+
+def _paths_and_packets(graph: nx.Graph, run_dir: Path, summary: RunSummary,
+                       records: list[FlowRecord]) -> None:
+    """ECMP collisions from paths.csv (flows running at the first failure left out) and, with
+    `[run] capture`, capture.csv from the pcaps."""
+    first_failure = min((f["time"] for f in summary.failures if f.get("time")), default=None)
+    summary.collisions = [c.text() for c in run_collisions(
+        read_paths(run_dir / "paths.csv"), records, run_dir / "agents",
+        set(model.switches(graph)), summary.policy, first_failure)]
+    pcaps = {p.stem: p for p in sorted((run_dir / "capture").glob("*.pcap"))}
+    if pcaps:   # per flow and captured link: spread and reordering
+        try:
+            capture.write_csv(capture.analyse(pcaps), run_dir / "capture.csv")
+        except Exception:  # noqa: BLE001 - the measured results matter more
+            log.exception("capture analysis failed")
 
 
 def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: RunSummary,

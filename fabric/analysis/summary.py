@@ -42,6 +42,7 @@ class RunSummary:
     ideal: Any = None        # fabric.ideal.IdealSummary: the max-min fluid model beside the run
     fidelity: Any = None     # fabric.fidelity.Fidelity: did the emulation keep up (CPU, links)
     transport: Any = None    # fabric.analysis.transport.TransportResult: connections, RTTs
+    collisions: list[str] = field(default_factory=list)  # fabric.analysis.paths, busiest first
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = to_jsonable(self)

@@ -50,6 +50,10 @@ def format_summary(s: RunSummary) -> str:
                      f"{s.tcp['TcpExt.TCPTimeouts']} timeouts")
     if s.transport is not None:
         lines += format_transport(s.transport)
+    if s.collisions:
+        more = f" (+{len(s.collisions) - 3} more in paths.csv/summary.json)" \
+            if len(s.collisions) > 3 else ""
+        lines.append("paths: " + "; ".join(s.collisions[:3]) + more)
     for f in s.failures:
         when = (f"at t0+{f['applied_s']:.2f}s" if f.get("applied_s") is not None
                 else f"NOT applied ({f.get('error')})")

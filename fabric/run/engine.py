@@ -36,12 +36,16 @@ from fabric.plan.traffic import build_plan
 from fabric.run import cleanup
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
+from fabric.analysis.paths import write_paths
+from fabric.run.capture import PacketCapture
 from fabric.run.failures import FailureInjector
+from fabric.run.live import LiveServer, start_live
+from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
-from fabric.spec.experiment import ExperimentSpec
+from fabric.spec.experiment import ExperimentSpec, capture_interfaces
 
 log = logging.getLogger("fabric.run.engine")
 
@@ -63,7 +67,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def _log_to(path: Path) -> Iterator[None]:
+def log_to(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
@@ -79,11 +83,13 @@ def _log_to(path: Path) -> Iterator[None]:
 
 
 def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
-                   fabric_name: str | None = None, seed: int | None = None) -> RunSummary:
+                   fabric_name: str | None = None, seed: int | None = None,
+                   live_port: int | None = None) -> RunSummary:
     """Run one fabric of `spec` end to end; always returns a summary (status says how it went).
 
     KeyboardInterrupt (Ctrl-C, SIGTERM) is re-raised after teardown and after the partial
-    summary is on disk.
+    summary is on disk. `live_port` (0: any free port) serves the live view during the
+    workload (fabric.run.live); its URL is printed on stderr.
     """
     fab = spec.fabric(fabric_name)
     seed = spec.seed if seed is None else seed
@@ -102,9 +108,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     plan.save(run_dir / "plan.json")
     write_json(run_dir / "hosts.json", {h: graph.nodes[h]["ip"] for h in model.hosts(graph)})
     interrupted: BaseException | None = None
-    with sigterm_as_interrupt(), exclusive_run(), _log_to(run_dir / "engine.log"):
+    with sigterm_as_interrupt(), exclusive_run(), log_to(run_dir / "engine.log"):
         try:
-            _emulate(spec, fab, graph, plan, run_dir, datapath, summary)
+            _emulate(spec, fab, graph, plan, run_dir, datapath, summary, live_port)
             summary.status = "complete"
         except KeyboardInterrupt as exc:
             summary.error = f"interrupted ({exc or 'Ctrl-C'})"
@@ -122,62 +128,104 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     return summary
 
 
-def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
-             datapath: str, summary: RunSummary) -> None:
-    phases = summary.phases_s
+@contextmanager
+def running_fabric(fab: Any, graph: nx.Graph, run_dir: Path, datapath: str,
+                   phases: dict[str, float], slow_start_after_idle: bool = False
+                   ) -> Iterator[tuple[ControllerProcess, Any]]:
+    """The fabric built and fully installed: the controller (the fabric's policy) listening,
+    the Mininet network up and shaped, every switch READY. Yields (controller, network); on
+    leaving, however it happens, the network, the controller and its nft tables are removed.
+    `phases` receives build_s, controller_ready_s and (added to) teardown_s. Used by `fabric
+    run` (below) and `fabric up` (fabric.run.session)."""
     stale = [item for item in cleanup.leftovers() if not item.startswith("process ")]
     if stale:  # we hold the run lock, so these belong to no live run of ours
         raise RunError(f"an earlier run left {', '.join(stale[:5])}"
                        f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
     t = time.monotonic()
     ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir,
-                           slow_start_after_idle=spec.run.tcp_slow_start_after_idle)
-    agents: AgentGroup | None = None
-    injector: FailureInjector | None = None
-
-    def controller_alive() -> None:
-        if not ctl.alive():
-            raise RunError(f"the controller died (exit code {ctl.returncode}); "
-                           f"see {run_dir / 'controller.log'}")
+                           slow_start_after_idle=slow_start_after_idle)
     try:
         bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t
         t = time.monotonic()
         ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
-        t = time.monotonic()
-        names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
-        agents = AgentGroup({h: net.host(h) for h in names}, run_dir / "plan.json",
-                            run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
-                            spec.run.tcp_congestion_control)
-        agents.start()
-        agents.wait_ready(30, controller_alive)
-        t = time.monotonic()
-        agents.connect(30, controller_alive)   # persistent connections open before t0
-        phases["connect_s"] = time.monotonic() - t
-        t = time.monotonic()
-        before = net.tcp_counters(names)
-        cpu_groups = _cpu_groups(ctl, agents)
-        with LinkSampler(graph, run_dir / "links.csv"), \
-                CpuSampler(run_dir / "cpu.csv", cpu_groups):  # links.csv, cpu.csv
-            t0 = agents.go(spec.run.start_delay_s)
-            injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
-                failure_actions(spec.failures, graph, fab.name), t0).start()
-            agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5, controller_alive)
-        phases["workload_s"] = time.monotonic() - t
-        after = net.tcp_counters(names)
-        summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
+        yield ctl, net
     finally:
         t = time.monotonic()
-
-        def stop_injector() -> None:
-            if injector is not None:
-                summary.failures = injector.stop()
         try:
-            _teardown(stop_injector, agents.stop if agents is not None else None, net.stop,
-                      ctl.stop, cleanup.remove_nft_tables)  # last: the controller's nft tables
+            _teardown(net.stop, ctl.stop, cleanup.remove_nft_tables)  # last: the nft tables
         finally:
-            phases["teardown_s"] = time.monotonic() - t
+            phases["teardown_s"] = phases.get("teardown_s", 0.0) + time.monotonic() - t
+
+
+def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
+             datapath: str, summary: RunSummary, live_port: int | None = None) -> None:
+    phases = summary.phases_s
+    with running_fabric(fab, graph, run_dir, datapath, phases,
+                        spec.run.tcp_slow_start_after_idle) as (ctl, net):
+        agents: AgentGroup | None = None
+        injector: FailureInjector | None = None
+        live: LiveServer | None = None
+
+        def controller_alive() -> None:
+            if not ctl.alive():
+                raise RunError(f"the controller died (exit code {ctl.returncode}); "
+                               f"see {run_dir / 'controller.log'}")
+        try:
+            t = time.monotonic()
+            names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
+            agents = AgentGroup({h: net.host(h) for h in names}, run_dir / "plan.json",
+                                run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
+                                spec.run.tcp_congestion_control)
+            agents.start()
+            # each flow's path from its 5-tuple, asked of the switches before any traffic flows
+            paths = trace_plan(graph, plan, fab.policy)
+            write_paths(paths, run_dir / "paths.csv")
+            if live_port is not None:
+                live = start_live(graph, run_dir, f"{spec.name} on {fab.name} ({fab.policy})",
+                                  live_port)
+            agents.wait_ready(30, controller_alive)
+            tc = time.monotonic()
+            agents.connect(30, controller_alive)   # persistent connections open before t0
+            phases["connect_s"] = time.monotonic() - tc
+            before = net.tcp_counters(names)
+            cpu_groups = _cpu_groups(ctl, agents)
+            with LinkSampler(graph, run_dir / "links.csv"), \
+                    CpuSampler(run_dir / "cpu.csv", cpu_groups), \
+                    PacketCapture(capture_interfaces(spec.run.capture, graph),
+                                  run_dir / "capture"):  # links.csv, cpu.csv, capture/*.pcap
+                t0 = agents.go(spec.run.start_delay_s)
+                injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
+                    failure_actions(spec.failures, graph, fab.name), t0).start()
+                if live is not None:
+                    live.state.watch(plan, run_dir / "agents", t0, paths)
+                    live.state.add_source(_failure_events(injector))
+                    live.state.status = "running"
+                agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5,
+                                 controller_alive)
+                if live is not None:
+                    live.state.status = "workload done"
+            phases["workload_s"] = time.monotonic() - t
+            after = net.tcp_counters(names)
+            summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
+        finally:
+            t = time.monotonic()
+
+            def stop_injector() -> None:
+                if injector is not None:
+                    summary.failures = injector.stop()
+            try:
+                _teardown(stop_injector, agents.stop if agents is not None else None,
+                          live.stop if live is not None else None)
+            finally:
+                phases["teardown_s"] = time.monotonic() - t
+
+
+def _failure_events(injector: FailureInjector) -> Callable[[], list[tuple[float, str]]]:
+    """The injector's applied failures as live-view events."""
+    return lambda: [(e.time, f"failure: {e.what} down" + (f" ({e.error})" if e.error else ""))
+                    for e in list(injector.events) if e.time is not None]
 
 
 def _teardown(*steps: Callable[[], Any] | None) -> None:

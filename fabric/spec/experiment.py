@@ -125,6 +125,9 @@ class RunSpec:
     # tcp_slow_start_after_idle, per host namespace); false keeps the window across idle
     # periods (compute gaps), as NCCL's always-busy connections and RDMA see it.
     tcp_slow_start_after_idle: bool = False
+    # links to record as pcap files during the workload, named as links.csv names them
+    # ("l1-s1", "l2-h3"); fabric.run.capture, analysed by fabric.analysis.capture
+    capture: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,27 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
         check_policy(fab, graph, f"fabric[{i}]")
         check_workload_hosts(spec, graph, f"fabric[{i}]")
         check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
+        capture_interfaces(spec.run.capture, graph)
     return spec
+
+
+def capture_interfaces(links: tuple[str, ...], graph: nx.Graph) -> list[tuple[str, str]]:
+    """(link name, the switch interface to capture on) for each `run.capture` entry "a-b"
+    (either order); SpecError names run.capture[i] when the fabric has no such link."""
+    from topologies.model import HOST, intf_name
+    out = []
+    for i, name in enumerate(links):
+        key = f"run.capture[{i}]"
+        a, sep, b = name.partition("-")
+        if not sep:
+            raise SpecError(key, f"a link is named \"a-b\" (e.g. \"l1-s1\"), got {name!r}")
+        check_name(a, key)
+        check_name(b, key)
+        if not graph.has_edge(a, b):
+            raise SpecError(key, f"fabric {graph.graph.get('name')!r} has no link {a}-{b}")
+        sw = a if graph.nodes[a]["role"] != HOST else b
+        out.append((f"{a}-{b}", intf_name(sw, graph.edges[a, b]["ports"][sw])))
+    return out
 
 
 def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:
