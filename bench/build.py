@@ -109,7 +109,7 @@ def main() -> None:
                 with exclusive_run(), tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
                     b = bare(g, dp)
                     o = ours(g, dp, Path(tmp))
-                spines, leaves, per_leaf = SHAPES[hosts]
+                spines, leaves, _ = SHAPES[hosts]
                 rows.append([dp, hosts, f"{spines}x{leaves}", len(model.switches(g)),
                              b["start_s"], o["start_s"], o["start_s"] / b["start_s"],
                              o["ready_s"], o["start_s"] + o["ready_s"], b["stop_s"],

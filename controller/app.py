@@ -70,7 +70,7 @@ def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
     def wrapper(self: Any, ev: Any) -> None:
         try:
             handler(self, ev)
-        except Exception:  # noqa: BLE001 - a controller must survive its own bugs
+        except Exception:
             LOG.exception("handler %s failed on %s", handler.__name__, type(ev).__name__)
     return wrapper
 
@@ -78,7 +78,7 @@ def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
 class FabricController(app_manager.OSKenApp):
     """Installs the policy's state on every switch of the fabric and reports progress."""
 
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]  # noqa: RUF012 - os-ken reads this class attribute
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -141,15 +141,21 @@ class FabricController(app_manager.OSKenApp):
             self.pending[dp.id] = final.xid
         dp.send_msg(final)
 
+    def _live(self, dp: Any) -> bool:
+        """Whether `dp` is the switch's current connection (not a stale, replaced one)."""
+        return self.current.get(dp.id) is dp
+
     @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     @_guarded
     def _barrier_reply(self, ev: Any) -> None:
         dp = ev.msg.datapath
         with self.lock:
-            if self.current.get(dp.id) is not dp or self.pending.get(dp.id) != ev.msg.xid:
+            if not self._live(dp) or self.pending.get(dp.id) != ev.msg.xid:
                 return  # an intermediate barrier, or a stale connection's
             del self.pending[dp.id]
             name = self.policy.switch_name(dp.id)
+            if name is None:
+                return
             self.installed.add(name)
             ready = self.installed == self.all_switches and not self.ready_announced
             if ready:
@@ -178,7 +184,7 @@ class FabricController(app_manager.OSKenApp):
             return
         name = self.policy.switch_name(dp.id)
         with self.lock:
-            if name is None or self.current.get(dp.id) is not dp:
+            if name is None or not self._live(dp):
                 LOG.info("stale connection of dpid %016x (%s) closed", dp.id, name)
                 return
             del self.current[dp.id]
@@ -218,7 +224,7 @@ class FabricController(app_manager.OSKenApp):
                  msg.reason, desc.state, desc.config, "up" if live else "down")
         with self.lock:
             # A deleted port is the network being torn down (or rebuilt), not a link failure.
-            if name is None or self.current.get(dp.id) is not dp or msg.reason == ofp.OFPPR_DELETE:
+            if name is None or not self._live(dp) or msg.reason == ofp.OFPPR_DELETE:
                 return
             out = self.policy.port_status(dp.id, desc.port_no, live, time.monotonic())
             for sw in sorted(self.nft.applied):
@@ -279,7 +285,7 @@ class FabricController(app_manager.OSKenApp):
         dp = msg.datapath
         fields = packet_fields(msg.data)
         with self.lock:
-            if self.current.get(dp.id) is not dp:
+            if not self._live(dp):
                 return
             out = self.policy.packet_in(dp.id, msg.match.get("in_port", 0), fields,
                                         time.monotonic())
@@ -309,7 +315,7 @@ class FabricController(app_manager.OSKenApp):
             hub.sleep(self.recorder.interval_s)
             try:
                 self._request_records()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 LOG.exception("port statistics request failed")
 
     def _request_records(self) -> None:
@@ -329,7 +335,7 @@ class FabricController(app_manager.OSKenApp):
             hub.sleep(interval)
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 LOG.exception("policy tick failed")
 
     def _installed_datapaths(self) -> list[Any]:

@@ -102,7 +102,7 @@ def own_listener(port: int) -> bool:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    want = "0100007F:%04X" % port
+    want = f"0100007F:{port:04X}"
     with open("/proc/net/tcp") as f:
         for row in f.readlines()[1:]:
             cols = row.split()
@@ -211,7 +211,7 @@ def serve(args: argparse.Namespace, graph: Any, policy: Any, recorder: Any) -> N
         threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
     try:
         AppManager.run_apps(["controller.app"])
-    except Exception:  # noqa: BLE001 - includes os-ken 4.x's HubThread.kill AttributeError
+    except Exception:
         LOG.exception("os-ken stopped with an error")
         _exit(1)
     _exit(0)

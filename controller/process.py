@@ -31,7 +31,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on `host` that is free right now (bind to port 0, read it back)."""
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class ControllerProcess:
@@ -73,7 +74,7 @@ class ControllerProcess:
                     "--stats-interval-s", f"{self.stats_interval_s:g}"]
         return cmd + (["--debug"] if self.debug else [])
 
-    def start(self) -> "ControllerProcess":
+    def start(self) -> ControllerProcess:
         """Spawn the controller; returns at once (use wait_ready)."""
         if self._proc is not None:
             raise RunError("controller already started")
@@ -116,7 +117,7 @@ class ControllerProcess:
             self._reader.join(timeout_s)
         return proc.returncode
 
-    def __enter__(self) -> "ControllerProcess":
+    def __enter__(self) -> ControllerProcess:
         return self.start() if self._proc is None else self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

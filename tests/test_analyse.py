@@ -73,5 +73,5 @@ def test_the_cli_prints_the_summary_and_names_missing_files(run_dir: Path, capsy
     (run_dir / "plan.json").unlink()
     assert main(["analyse", str(run_dir)]) == 2
     assert "plan.json" in capsys.readouterr().err
-    with pytest.raises(SpecError, match="summary.json"):
+    with pytest.raises(SpecError, match=r"summary\.json"):
         reanalyse(run_dir.parent / "nowhere")

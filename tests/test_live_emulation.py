@@ -94,7 +94,7 @@ def test_live_page_follows_the_load_and_paths_match_the_wire(tmp_path):
                     browser.screenshot(shot)
                     best = (peak, shot.read_bytes())
                 time.sleep(0.25)
-        stdout, stderr = proc.communicate(timeout=60)
+        _stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.terminate()

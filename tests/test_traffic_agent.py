@@ -41,7 +41,7 @@ class Agent:
     def __init__(self, me: str, plan: Path, hosts: Path, port: int, out: Path,
                  *extra: str):
         self.me, self.port = me, port
-        self.err = open(out / f'{me}.stderr', 'w')
+        self.err = open(out / f'{me}.stderr', 'w')  # noqa: SIM115 - closed by stop()
         self.p = subprocess.Popen(
             [sys.executable, '-m', 'traffic.agent', '--plan', str(plan), '--hosts', str(hosts),
              '--me', me, '--port', str(port), '--out', str(out), *extra],

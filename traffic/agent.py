@@ -134,7 +134,7 @@ class CsvLog:
 
     def __init__(self, path: Path, columns: Sequence[str]):
         self._lock = threading.Lock()
-        self._f: Any = open(path, 'w', newline='')
+        self._f: Any = open(path, 'w', newline='')  # noqa: SIM115 - closed by close()
         self._w = csv.writer(self._f, lineterminator='\n')
         self._w.writerow(columns)
         self._f.flush()
@@ -341,7 +341,8 @@ class Agent:
 
     def _send(self, t: Transfer) -> None:
         start = time.time()
-        sent, sport, sock = 0, '', None
+        sent, sock = 0, None
+        sport: int | str = ''
         try:
             sock, sport = self._connect(t.dst, source_port(self.plan.seed, t.id), str(t.id))
             established = time.time()
@@ -358,7 +359,7 @@ class Agent:
             with self.cond:
                 self.acked.add(t.id)
                 self._check_done()
-        except Exception as e:  # noqa: BLE001 - any failure must be recorded, not lost
+        except Exception as e:
             with self.cond:
                 # stopped by a signal or by another failure: say why (never 'aborted: None')
                 cause = self.failure or ('agent stopped' if self.stopping else None)
@@ -473,7 +474,7 @@ class Agent:
                     sock = pc.sock
                 assert sock is not None
                 self._message(sock, t, start)
-        except Exception as e:  # noqa: BLE001 - recorded as the agent's failure
+        except Exception as e:
             self._conn_failed(pc, e)
 
     def _read_acks(self, pc: PersistentConn) -> None:
@@ -511,7 +512,7 @@ class Agent:
                     self._check_done()
                 if last:
                     return
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._conn_failed(pc, e)
 
     def _close(self, pc: PersistentConn, error: str = '') -> None:
@@ -569,7 +570,7 @@ class Agent:
             self.socks.add(conn)
         try:
             self._receive(conn, addr)
-        except Exception as e:  # noqa: BLE001 - bad header, short read, socket error
+        except Exception as e:
             if not self.stopping:
                 self.fail(f'receive from {addr[0]}:{addr[1]}: {e or type(e).__name__}')
         finally:

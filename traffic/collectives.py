@@ -1,4 +1,4 @@
-"""Collective schedules as transfer DAGs (nccl-tests conventions, REFERENCE.md "Collectives").
+"""Collective schedules as transfer DAGs (nccl-tests conventions, docs/metrics.md).
 
 Ring all-reduce = reduce-scatter then all-gather, each n-1 steps; at every step each rank sends
 one chunk of ~S/n bytes to its ring successor once it has received the previous step's chunk

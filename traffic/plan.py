@@ -122,7 +122,7 @@ class TrafficPlan:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> 'TrafficPlan':
+    def from_dict(cls, data: Mapping[str, Any]) -> TrafficPlan:
         """Inverse of to_dict; malformed input raises SpecError naming the key."""
         if not isinstance(data, Mapping):
             raise SpecError('plan', 'must be a JSON object')
@@ -151,7 +151,7 @@ class TrafficPlan:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + '\n')
 
     @classmethod
-    def load(cls, path: str | Path) -> 'TrafficPlan':
+    def load(cls, path: str | Path) -> TrafficPlan:
         """Read a plan written by save()."""
         try:
             data = json.loads(Path(path).read_text())
@@ -195,19 +195,19 @@ class TrafficPlan:
                                     f'{t.src!r}) waits for transfer {dep} which arrives at '
                                     f'{d.dst!r}: dependencies must be local to the sender')
         conns: dict[str, Connection] = {}
-        for i, c in enumerate(self.connections):
-            if c.key in conns:
-                raise SpecError(f'connections[{i}].key', f'duplicate connection {c.key!r}')
-            conns[c.key] = c
+        for i, conn in enumerate(self.connections):
+            if conn.key in conns:
+                raise SpecError(f'connections[{i}].key', f'duplicate connection {conn.key!r}')
+            conns[conn.key] = conn
         for i, t in enumerate(self.transfers):
             if t.conn is None:
                 continue
-            c = conns.get(t.conn)
-            if c is None:
+            found = conns.get(t.conn)
+            if found is None:
                 raise SpecError(f'transfers[{i}].conn', f'unknown connection {t.conn!r}')
-            if (c.src, c.dst) != (t.src, t.dst):
+            if (found.src, found.dst) != (t.src, t.dst):
                 raise SpecError(f'transfers[{i}].conn', f'connection {t.conn!r} runs '
-                                f'{c.src}->{c.dst}, transfer {t.id} {t.src}->{t.dst}')
+                                f'{found.src}->{found.dst}, transfer {t.id} {t.src}->{t.dst}')
         cycle = _find_cycle(self.transfers)
         if cycle:
             i = by_id[cycle[0]]
@@ -243,8 +243,8 @@ class TrafficPlan:
         return {t.id: t for t in self.transfers}
 
     @staticmethod
-    def merge(*plans: 'TrafficPlan', name: str | None = None,
-              seed: int | None = None) -> 'TrafficPlan':
+    def merge(*plans: TrafficPlan, name: str | None = None,
+              seed: int | None = None) -> TrafficPlan:
         """See module-level merge()."""
         return merge(*plans, name=name, seed=seed)
 
@@ -373,7 +373,7 @@ def _collective_from(d: Any, key: str) -> Collective:
 
 def _find_cycle(transfers: Iterable[Transfer]) -> list[int] | None:
     """A dependency cycle as a list of ids, or None (iterative DFS; plans can be large)."""
-    deps = {t.id: [a for a in t.after] for t in transfers}
+    deps = {t.id: list(t.after) for t in transfers}
     state: dict[int, int] = {}  # 1 = on stack, 2 = done
     for root in deps:
         if state.get(root):

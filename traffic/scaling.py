@@ -29,7 +29,7 @@ base RTT equals real_base_rtt_us x time_dilation: fabric.analysis.transport meas
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from topologies.errors import SpecError
@@ -37,10 +37,11 @@ from topologies.errors import SpecError
 
 @dataclass(frozen=True)
 class ScaleSpec:
-    """The ``[scale]`` table."""
-    real_link_gbps: float
-    time_dilation: float = 1.0
-    real_base_rtt_us: float = 10.0   # the real fabric's base RTT (fabric.transport checks it)
+    """The ``[scale]`` table (bounds: fabric.spec.load field metadata)."""
+    real_link_gbps: float = field(metadata={"min": 0.001, "max": 100_000})
+    time_dilation: float = field(default=1.0, metadata={"min": 0.001, "max": 1_000_000})
+    # the real fabric's base RTT (fabric.analysis.transport checks the emulated one against it)
+    real_base_rtt_us: float = field(default=10.0, metadata={"min": 0.01, "max": 1_000_000})
 
 
 @dataclass(frozen=True)

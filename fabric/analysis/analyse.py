@@ -37,8 +37,8 @@ from fabric.spec.experiment import ExperimentSpec, read_toml
 log = logging.getLogger("fabric.analysis")
 
 # summary.json fields the live run recorded (everything else is computed here)
-RECORDED = ("experiment", "fabric", "policy", "seed", "status", "error", "datapath", "setup",
-            "phases_s", "flows_planned", "tcp", "failures")
+RECORDED = ("experiment", "fabric", "policy", "seed", "status", "error", "datapath", "t0", "setup",
+            "phases_s", "flows_planned", "tcp", "loss", "failures")
 
 
 def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,
@@ -61,7 +61,7 @@ def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,
     agent_dir = run_dir / "agents"     # connections: handshakes, base RTT per path, RTT scale
     summary.transport = transport.summarise(
         transport.read_rows(agent_dir) if agent_dir.exists() else [],
-        [r.fct_s for r in records if r.complete], summary.scale)
+        [r.fct_s for r in records if r.complete and r.fct_s is not None], summary.scale)
     _paths_and_packets(graph, run_dir, summary, records)
     if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
         summary.status = "partial"
@@ -82,7 +82,7 @@ def _paths_and_packets(graph: nx.Graph, run_dir: Path, summary: RunSummary,
     if pcaps:   # per flow and captured link: spread and reordering
         try:
             capture.write_csv(capture.analyse(pcaps), run_dir / "capture.csv")
-        except Exception:  # noqa: BLE001 - the measured results matter more
+        except Exception:
             log.exception("capture analysis failed")
 
 
@@ -93,7 +93,7 @@ def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: R
     peak: float | None = None
     try:
         res = ideal.ideal_plan(graph, plan, ideal.SUMMARY_VIEW)
-        ideal.write_csv(res, records, run_dir / "ideal.csv")
+        ideal.write_csv(res, records, run_dir / "ideal.csv", summary.t0 or 0.0)
         summary.ideal = ideal.summarize(res, records)
         summary.collectives = [ideal.with_ideal(c, res) for c in summary.collectives]
         # the model knows no injected failure: links are then only judged by CPU and drops
@@ -101,12 +101,12 @@ def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: R
             link: res.active_utilisation(link)
             for link in res.busy_links(fidelity.IDEAL_BUSY_MIN_S)}
         peak = res.peak_forwarding_bps
-    except Exception:  # noqa: BLE001 - a model failure must not cost the measured results
+    except Exception:
         log.exception("ideal model failed")
     try:
         summary.fidelity = fidelity.assess_run(run_dir, graph, plan, summary.policy, busy, peak,
                                                summary.datapath)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("fidelity assessment failed")
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from traffic.records import FlowRecord
 
-
-from fabric.analysis.metrics import percentile
+from fabric.analysis.metrics import CollectiveResult, percentile
 
 
 # what impact() adds to each failure event (recomputed when a run is analysed again)
@@ -18,8 +18,8 @@ IMPACT_KEYS = frozenset({"collectives_hit", "steady_jct_p50_s", "steady_jct_p99_
                          "steady_samples", "hit_jct_s", "jct_overhead", "zero_impact"})
 
 
-def impact(events: Sequence[dict[str, Any]], collectives: Sequence[Any],
-           records: Sequence[Any]) -> list[dict[str, Any]]:
+def impact(events: Sequence[dict[str, Any]], collectives: Sequence[CollectiveResult],
+           records: Sequence[FlowRecord]) -> list[dict[str, Any]]:
     """Each applied failure with the collectives running at that instant and their JCT overhead.
 
     steady = collectives of the same workload that ended before the first failure;
@@ -30,7 +30,7 @@ def impact(events: Sequence[dict[str, Any]], collectives: Sequence[Any],
     spans: dict[str, tuple[float, float]] = {}
     owner: dict[str, str] = {}  # collective id -> its workload
     for r in records:
-        if r.group is not None and r.complete:
+        if r.group is not None and r.complete and r.start is not None and r.end is not None:
             lo, hi = spans.get(r.group, (math.inf, -math.inf))
             spans[r.group] = (min(lo, r.start), max(hi, r.end))
             owner[r.group] = r.workload

@@ -61,9 +61,13 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from fabric.analysis.links import LinkSample
+import networkx as nx
+
+from traffic.plan import TrafficPlan
+
+from fabric.analysis.links import LinkSample, first_last
 
 SAMPLE_INTERVAL_S = 0.25
 WINDOW_S = 1.0
@@ -75,7 +79,7 @@ MEASURED_MIN_S = 1.0     # ... once they were measured active (whole intervals) 
 ACTIVE_UTIL = 0.05      # a sampling interval above this fraction of the rate is "active"
 DROP_FRACTION = 1e-3
 # Switch egress (wire Mbit/s, all switches summed) that this machine kind kept faithful, per OVS
-# datapath (bench.throughput, README "Measured on this machine"): faithful at 490 (2x2 leaf/spine,
+# datapath (bench.throughput, docs/benchmarks.md): faithful at 490 (2x2 leaf/spine,
 # 40 Mbit/s links, 4 flows x 3 switches) and 330 (1 switch, 8 x 40); not at 650 or 980.
 FORWARDING_BUDGET_MBPS = {"user": 500.0}
 WIRE_FRAME_BYTES = 1514          # to turn link bytes into an estimate of packets sent
@@ -155,7 +159,7 @@ def cpu_stats(samples: Sequence[CpuSample]) -> CpuStats | None:
         return (y.machine_busy_s - x.machine_busy_s) / dt if dt > 0 else 0.0
 
     def cores(x: CpuSample, y: CpuSample, attr: str) -> float:
-        return (getattr(y, attr) - getattr(x, attr)) / (y.time - x.time)
+        return float(getattr(y, attr) - getattr(x, attr)) / (y.time - x.time)
 
     w = windows([s.time for s in samples])
     ncores = max(1, round((b.machine_total_s - a.machine_total_s) / span))
@@ -229,14 +233,9 @@ def best_utilisation(samples: Iterable[LinkSample]) -> dict[tuple[str, str], flo
 
 def kernel_drops(samples: Iterable[LinkSample]) -> tuple[int, float]:
     """(tx_dropped over the run, estimated packets sent) summed over all sampled directions."""
-    first: dict[tuple[str, str], LinkSample] = {}
-    last: dict[tuple[str, str], LinkSample] = {}
-    for s in samples:
-        k = (s.src, s.dst)
-        if k not in first or s.time < first[k].time:
-            first[k] = s
-        if k not in last or s.time > last[k].time:
-            last[k] = s
+    ends = first_last(samples)
+    first = {k: a for k, (a, _) in ends.items()}
+    last = {k: b for k, (_, b) in ends.items()}
     dropped = sum(max(0, last[k].tx_dropped - first[k].tx_dropped) for k in first)
     sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / WIRE_FRAME_BYTES
     return dropped, sent
@@ -331,7 +330,7 @@ def per_packet_policy(policy: str) -> bool:
     return cls is not None and issubclass(cls, SprayingPolicy)
 
 
-def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
+def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
                busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
                datapath: str = "") -> Fidelity:
     """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);

@@ -1,6 +1,6 @@
 """The ideal fabric: what a plan's transfers would achieve under max-min fair sharing (fluid model).
 
-Used to put every measured figure beside its ideal (DESIGN.md: models predict and explain, they
+Used to put every measured figure beside its ideal (models predict and explain, they
 never stand in for a measured result) and to compute FCT slowdown.
 
 Model
@@ -80,7 +80,7 @@ class WireModel:
     store_and_forward: bool = True   # the last frame crosses every link after the bottleneck
 
     @classmethod
-    def none(cls) -> "WireModel":
+    def none(cls) -> WireModel:
         """No overhead and no latency: the textbook fluid model (size / rate)."""
         return cls(frame_bytes=1448, ack_frame_bytes=0, syn_frame_bytes=0, header_bytes=0,
                    store_and_forward=False)
@@ -151,9 +151,9 @@ def spread_shares(paths: Sequence[Route]) -> dict[Link, float]:
     return share
 
 
-def path_shares(path: Path) -> dict[Link, float]:
+def path_shares(path: Route) -> dict[Link, float]:
     """A flow pinned to one path: share 1 on each of its links."""
-    return {(a, b): 1.0 for a, b in zip(path, path[1:])}
+    return dict.fromkeys(zip(path, path[1:]), 1.0)
 
 
 def hash_chooser(seed: int) -> Chooser:
@@ -192,7 +192,7 @@ def _fill(demands: Mapping[int, Mapping[Link, float]],
             if a > 0:
                 on_link.setdefault(l, []).append(f)
                 coef[l] = coef.get(l, 0.0) + a
-    used = {l: 0.0 for l in coef}
+    used = dict.fromkeys(coef, 0.0)
     heap = [(capacity[l] / a, l) for l, a in coef.items()]
     heapq.heapify(heap)
     while heap:
@@ -262,9 +262,9 @@ class IdealResult:
         link -> longest stretch in seconds."""
         out = {}
         for l, spans in self.saturated.items():
-            longest, start, last = 0.0, None, None
+            longest, start, last = 0.0, -math.inf, -math.inf
             for a, b in spans:
-                if start is None or a - last > max_gap_s:
+                if a - last > max_gap_s:
                     start = a
                 last = b
                 longest = max(longest, b - start)
@@ -514,7 +514,7 @@ def ecmp_average(graph: nx.Graph, plan: TrafficPlan, samples: int = 16, seed: in
 
 
 def fct_slowdown(measured_fct_s: float, alone_fct_s: float) -> float:
-    """FCT / ideal FCT of the flow alone, clamped at 1 (HPCC's definition, REFERENCE.md)."""
+    """FCT / ideal FCT of the flow alone, clamped at 1 (HPCC's definition, docs/metrics.md)."""
     return max(1.0, measured_fct_s / alone_fct_s) if alone_fct_s > 0 else math.nan
 
 
@@ -525,7 +525,7 @@ class IdealSummary:
     """The ideal model beside a run's measurements (the summary's `ideal` field).
 
     fct_ratio = measured FCT / ideal FCT of the same flow sharing the fabric as planned;
-    fct_slowdown = measured FCT / ideal FCT of the flow alone, clamped at 1 (REFERENCE.md).
+    fct_slowdown = measured FCT / ideal FCT of the flow alone, clamped at 1 (docs/metrics.md).
     Both over complete flows only.
     """
     view: str
@@ -538,13 +538,13 @@ class IdealSummary:
 
 def summarize(result: IdealResult, records: Iterable[FlowRecord]) -> IdealSummary:
     """Measured flows against the ideal result of the same plan."""
-    done = [(r, result.flows[r.flow_id]) for r in records
+    done = [(r.fct_s, result.flows[r.flow_id]) for r in records
             if r.complete and r.fct_s is not None and r.flow_id in result.flows]
     return IdealSummary(
         result.view, result.wire.goodput_factor, result.makespan_s,
         Distribution.of(f.fct_s for f in result.flows.values()),
-        Distribution.of(r.fct_s / f.fct_s for r, f in done if f.fct_s > 0),
-        Distribution.of(fct_slowdown(r.fct_s, f.alone_fct_s) for r, f in done
+        Distribution.of(fct / f.fct_s for fct, f in done if f.fct_s > 0),
+        Distribution.of(fct_slowdown(fct, f.alone_fct_s) for fct, f in done
                         if f.alone_fct_s > 0))
 
 
@@ -555,19 +555,23 @@ def with_ideal(c: CollectiveResult, result: IdealResult) -> CollectiveResult:
     return dataclasses.replace(c, ideal_jct_s=ideal, jct_vs_ideal=ratio)
 
 
-IDEAL_CSV_COLUMNS = ("flow_id", "ideal_ready_s", "ideal_end_s", "ideal_fct_s", "alone_fct_s",
+IDEAL_CSV_COLUMNS = ("flow_id", "ideal_ready", "ideal_end", "ideal_fct_s", "alone_fct_s",
                      "fct_s", "fct_ratio", "fct_slowdown")
 
 
-def write_csv(result: IdealResult, records: Iterable[FlowRecord], path: Path) -> None:
-    """ideal.csv: one row per planned flow, ideal times (relative to t0) beside the measured FCT."""
+def write_csv(result: IdealResult, records: Iterable[FlowRecord], path: Path,
+              t0: float = 0.0) -> None:
+    """ideal.csv: one row per planned flow, ideal times beside the measured FCT.
+
+    ideal_ready / ideal_end are epoch seconds (t0 + the model's time since the start), the clock
+    of flows.csv, links.csv and cpu.csv; durations end in _s."""
     measured = {r.flow_id: r.fct_s for r in records if r.complete}
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(IDEAL_CSV_COLUMNS)
         for tid, x in result.flows.items():
             m = measured.get(tid)
-            w.writerow([tid, f"{x.ready_s:.6f}", f"{x.end_s:.6f}", f"{x.fct_s:.6f}",
+            w.writerow([tid, f"{t0 + x.ready_s:.6f}", f"{t0 + x.end_s:.6f}", f"{x.fct_s:.6f}",
                         f"{x.alone_fct_s:.6f}", "" if m is None else f"{m:.6f}",
                         "" if m is None or x.fct_s <= 0 else f"{m / x.fct_s:.4f}",
                         "" if m is None else f"{fct_slowdown(m, x.alone_fct_s):.4f}"])

@@ -92,7 +92,7 @@ def summarise(rows: Sequence[dict[str, str]], fct_s: Iterable[float] = (),
     fcts = [x for x in fct_s if x is not None and math.isfinite(x)]
     share = base.p50 / percentile(fcts, 50) if fcts and base.count else math.nan
     retrans = sum(int(r["retrans"]) for r in rows if (r.get("retrans") or "").isdigit())
-    res = dict(persistent=len(persistent), per_transfer=len(own),
+    res: dict[str, Any] = dict(persistent=len(persistent), per_transfer=len(own),
                handshake_persistent_s=Distribution.of(
                    x for r in persistent if (x := _float(r.get("handshake_s"))) is not None),
                handshake_per_transfer_s=Distribution.of(

@@ -46,8 +46,19 @@ def format_summary(s: RunSummary) -> str:
     if s.tcp:
         lines.append(f"\ntcp: {s.tcp['Tcp.OutSegs']} segments, {s.tcp['Tcp.RetransSegs']} retransmitted "
                      f"({s.tcp['retransmit_ppm']} ppm), {s.tcp['reorder_events']} reorder events, "
-                     f"{s.tcp['TcpExt.TCPOFOQueue']} queued out of order, "
+                     f"{s.tcp['TcpExt.TCPOFOQueue']} queued out of order "
+                     f"({s.tcp.get('ofo_permille', 0) / 10:.1f}%), "
                      f"{s.tcp['TcpExt.TCPTimeouts']} timeouts")
+        if "retrans_real" in s.tcp:
+            lines.append(f"retransmitted: {s.tcp['retrans_real']} real "
+                         f"({s.tcp['retrans_real_ppm']} ppm), {s.tcp['retrans_spurious']} "
+                         f"spurious (DSACK: the receiver had the data)")
+    if s.loss:
+        parts = [f"{tier} {d['total']} (queues {d['queue_drops']}, host NICs {d['host_nic_drops']}, "
+                 f"OVS {d['ovs_drops']}, veth {d['veth_drops']})" if tier == "host" else
+                 f"{tier} {d['total']} (queues {d['queue_drops']}, OVS {d['ovs_drops']}, "
+                 f"veth {d['veth_drops']})" for tier, d in sorted(s.loss.items())]
+        lines.append("packets lost: " + "; ".join(parts))
     if s.transport is not None:
         lines += format_transport(s.transport)
     if s.collisions:

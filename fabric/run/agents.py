@@ -36,8 +36,8 @@ class AgentGroup:
         self.out_dir = out_dir
         self.deadline_s = deadline_s
         self.tcp_cc = tcp_cc
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.events: "queue.Queue[tuple[str, str]]" = queue.Queue()
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.status: dict[str, str] = {}
 
     def start(self) -> None:
@@ -48,14 +48,14 @@ class AgentGroup:
                     "--out", str(self.out_dir), "--deadline-s", str(self.deadline_s)]
             if self.tcp_cc:
                 argv += ["--tcp-cc", self.tcp_cc]
-            err = open(self.out_dir / f"{name}.stderr", "w")
+            err = open(self.out_dir / f"{name}.stderr", "w")  # noqa: SIM115 - closed below
             proc = host.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                               text=True, bufsize=1)
             err.close()
             self.procs[name] = proc
             threading.Thread(target=self._read, args=(name, proc), daemon=True).start()
 
-    def _read(self, name: str, proc: subprocess.Popen) -> None:
+    def _read(self, name: str, proc: subprocess.Popen[str]) -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
             self.events.put((name, line.strip()))
         self.events.put((name, EXIT))
@@ -71,7 +71,8 @@ class AgentGroup:
             except queue.Empty:
                 if time.monotonic() > end:
                     raise RunError(f"agents timed out after {timeout_s:.0f} s waiting for "
-                                   f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}")
+                                   f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}"
+                                   ) from None
                 continue
             word = proto.kind(line)
             if name not in pending:  # e.g. the EXIT that follows an agent's DONE

@@ -32,7 +32,7 @@ class PacketCapture:
         self._threads: list[threading.Thread] = []
         self.packets: dict[str, int] = {}
 
-    def start(self) -> "PacketCapture":
+    def start(self) -> PacketCapture:
         if not self.targets:
             return self
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +54,7 @@ class PacketCapture:
             while not self._stop.is_set():
                 try:
                     frame = sock.recv(65535)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError as exc:     # the interface went away (teardown, failure)
                     log.info("capture of %s ended: %s", link, exc)
@@ -74,7 +74,7 @@ class PacketCapture:
         self._threads = []
         return dict(self.packets)
 
-    def __enter__(self) -> "PacketCapture":
+    def __enter__(self) -> PacketCapture:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

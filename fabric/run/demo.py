@@ -58,10 +58,10 @@ STEPS = (
     Step("4c. Small messages sprayed", "lesson-small.toml", "spray",
          "Per-packet spraying (nftables at the leaves) sends packet after packet over both "
          "uplinks, with no control loop at all.",
-         "the JCT against 4a and 4b."),
+         look_for="the JCT against 4a and 4b."),
     Step("5. Spraying on the leaf/spine", "lesson.toml", "spray",
-         "Back to 4 MB messages: every flow's packets alternate over both uplinks, so no two "
-         "flows can pile onto one.",
+         "Back to 4 MB messages: every flow's packets alternate over both uplinks, "
+         "so no two flows can pile onto one.",
          "the JCT (near the one switch) and the `tcp` reorder counters: spraying reorders "
          "packets, the receivers' TCP absorbs it."),
     Step("6. The DDC: NCPs, NCFs, cell spraying", "lesson.toml", "ddc",
@@ -69,7 +69,8 @@ STEPS = (
          "packet sprayed over all NCF links, deep egress queues (docs/ddc.md).",
          "the JCT next to the one switch: the fabric behaves as one big switch here."),
     Step("7a. A spine fails under ECMP", "lesson-failure.toml", "ecmp-spine-failure",
-         "A 2 MB ring all-reduce, 6 iterations; spine s1 loses all its links 3 s into the run. The controller sees the port-status "
+         "A 2 MB ring all-reduce, 6 iterations; spine s1 loses all its links 3 s into the run. "
+         "The controller sees the port-status "
          "messages and re-routes everything through s2.",
          "the `failure` line: the iteration that saw it against the steady ones. Flows hashed "
          "to s1 lose packets until the leaves are re-programmed; afterwards all traffic shares "
@@ -169,7 +170,7 @@ def run_lesson(out: Path, pause: bool = True, live_port: int | None = None,
         if pause and i + 1 < len(steps):
             wait("[Enter] for the next step ")
     say("\n=== Summary (job time, this machine) ===\n")
-    for title, jct, run_dir in table:
+    for title, jct, _run_dir in table:
         say(f"{title:<55} {'-' if jct is None else f'{jct:6.2f} s'}\n")
     say(f"emulation time of the whole lesson: {emulated:.0f} s\n")
     return 0 if ok else 1

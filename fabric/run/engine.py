@@ -22,18 +22,21 @@ from typing import Any, Callable, Iterator
 
 import networkx as nx
 
+from controller import nftables
 from controller.process import ControllerProcess
 from topologies import model
 from topologies.errors import RunError
 from traffic.plan import TrafficPlan
 from traffic.records import collect, read_csv, write_csv
 
+from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
 from fabric.analysis.analyse import analyse
+from fabric.analysis.links import read_links_csv
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
-from fabric.run import cleanup
+from fabric.run import cleanup, registry
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
 from fabric.analysis.paths import write_paths
@@ -45,7 +48,7 @@ from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
-from fabric.spec.experiment import ExperimentSpec, capture_interfaces
+from fabric.spec.experiment import ExperimentSpec, FabricSpec, capture_interfaces
 
 log = logging.getLogger("fabric.run.engine")
 
@@ -98,7 +101,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     datapath = choose_datapath(spec.run.datapath)
     run_dir = new_run_dir(out_base, spec.name, fab.name)
     summary = RunSummary(spec.name, fab.name, fab.policy, seed, str(run_dir), datapath=datapath,
-                         setup={**model.setup_table(graph), "policy": fab.policy,
+                         setup={**model.setup_table(graph),
+                                # one switch: one path, the policy has nothing to choose
+                                "policy": fab.policy if model.fabric_links(graph) else "none (one path)",
                                 "tcp": spec.run.tcp_congestion_control})
     summary.flows_planned = len(plan.transfers)
     if spec_path is not None:
@@ -118,7 +123,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
         except RunError as exc:
             summary.error = str(exc)
             log.error("run failed: %s", exc)
-        except Exception as exc:  # noqa: BLE001 - record, then report as a failed run
+        except Exception as exc:
             summary.error = f"{type(exc).__name__}: {exc}"
             log.exception("run crashed")
         finally:
@@ -129,7 +134,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
 
 
 @contextmanager
-def running_fabric(fab: Any, graph: nx.Graph, run_dir: Path, datapath: str,
+def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: str,
                    phases: dict[str, float], slow_start_after_idle: bool = False
                    ) -> Iterator[tuple[ControllerProcess, Any]]:
     """The fabric built and fully installed: the controller (the fabric's policy) listening,
@@ -137,10 +142,9 @@ def running_fabric(fab: Any, graph: nx.Graph, run_dir: Path, datapath: str,
     leaving, however it happens, the network, the controller and its nft tables are removed.
     `phases` receives build_s, controller_ready_s and (added to) teardown_s. Used by `fabric
     run` (below) and `fabric up` (fabric.run.session)."""
-    stale = [item for item in cleanup.leftovers() if not item.startswith("process ")]
-    if stale:  # we hold the run lock, so these belong to no live run of ours
-        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
-                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+    _refuse_leftovers(graph)
+    registry.register(run_dir=str(run_dir), nft_tables=[
+        ("netdev", nftables.table_name(s)) for s in model.switches(graph)])
     t = time.monotonic()
     ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir,
                            slow_start_after_idle=slow_start_after_idle)
@@ -179,6 +183,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                                 run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
                                 spec.run.tcp_congestion_control)
             agents.start()
+            registry.register(pids=[p.pid for p in agents.procs.values()])
             # each flow's path from its 5-tuple, asked of the switches before any traffic flows
             paths = trace_plan(graph, plan, fab.policy)
             write_paths(paths, run_dir / "paths.csv")
@@ -190,12 +195,14 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             agents.connect(30, controller_alive)   # persistent connections open before t0
             phases["connect_s"] = time.monotonic() - tc
             before = net.tcp_counters(names)
+            nic_before = net.nic_queue_drops(names)
             cpu_groups = _cpu_groups(ctl, agents)
             with LinkSampler(graph, run_dir / "links.csv"), \
                     CpuSampler(run_dir / "cpu.csv", cpu_groups), \
                     PacketCapture(capture_interfaces(spec.run.capture, graph),
                                   run_dir / "capture"):  # links.csv, cpu.csv, capture/*.pcap
                 t0 = agents.go(spec.run.start_delay_s)
+                summary.t0 = t0
                 injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
                     failure_actions(spec.failures, graph, fab.name), t0).start()
                 if live is not None:
@@ -209,6 +216,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             phases["workload_s"] = time.monotonic() - t
             after = net.tcp_counters(names)
             summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
+            summary.loss = loss.as_dict(loss.by_tier(read_links_csv(run_dir / "links.csv"),
+                                                     net.nic_queue_drops(names) - nic_before))
         finally:
             t = time.monotonic()
 
@@ -228,6 +237,20 @@ def _failure_events(injector: FailureInjector) -> Callable[[], list[tuple[float,
                     for e in list(injector.events) if e.time is not None]
 
 
+def _refuse_leftovers(graph: nx.Graph) -> None:
+    """RunError if an earlier run's registered leftovers, or anything else using this fabric's
+    switch names, is in the way (we hold the run lock: no run of ours is live)."""
+    stale = cleanup.registered_leftovers()
+    if stale:
+        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
+                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+    clash = sorted(set(model.switches(graph)) & registry.existing_bridges())
+    if clash:
+        raise RunError(f"OVS bridge(s) {', '.join(clash[:5])} exist but no run of this project "
+                       "registered them (a Mininet session of your own?): stop it, or remove "
+                       "them with ovs-vsctl del-br")
+
+
 def _teardown(*steps: Callable[[], Any] | None) -> None:
     """Run every step, even when an earlier one raised or a second Ctrl-C interrupted it (else
     bridges or the controller would stay behind); then re-raise the first such exception."""
@@ -237,7 +260,7 @@ def _teardown(*steps: Callable[[], Any] | None) -> None:
             continue
         try:
             step()
-        except BaseException as exc:  # noqa: BLE001 - finish the teardown, re-raise below
+        except BaseException as exc:
             log.error("teardown step %s failed: %r", getattr(step, "__qualname__", step), exc)
             first = first or exc
     if first is not None:

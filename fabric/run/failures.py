@@ -61,7 +61,7 @@ class FailureInjector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "FailureInjector":
+    def start(self) -> FailureInjector:
         if self.actions:
             self._thread = threading.Thread(target=self._run, name="failures", daemon=True)
             self._thread.start()

@@ -32,7 +32,7 @@ def link_up(intf: str) -> bool:
         return False
 
 
-def start_live(graph: Any, run_dir: Path, title: str, port: int = 0) -> "LiveServer":
+def start_live(graph: Any, run_dir: Path, title: str, port: int = 0) -> LiveServer:
     """A LiveState of `run_dir` served on 127.0.0.1:`port`; its URL printed on stderr."""
     server = LiveServer(LiveState(graph, run_dir, title, link_up), port).start()
     print(f"fabric: live view on {server.url}", file=sys.stderr, flush=True)
@@ -53,12 +53,12 @@ class LiveServer:
     def url(self) -> str:
         return f"http://{HOST}:{self.port}/"
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         page = PAGE.read_bytes()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/state.json":
                     with server._lock:
@@ -101,7 +101,7 @@ class LiveServer:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

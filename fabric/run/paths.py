@@ -60,11 +60,11 @@ class Tracer:
                 f"tp_dst={dport},dp_hash={h:#x}")
         text = self.run(sw, flow)
         self.traces += 1
-        port = trace_output_port(text)
-        mask = trace_hash_mask(text)
-        if mask is not None:
-            self._cache.setdefault((sw, in_port, dip), []).append((mask, h & mask, port))
-        return port
+        found = trace_output_port(text)
+        hash_mask = trace_hash_mask(text)
+        if hash_mask is not None:
+            self._cache.setdefault((sw, in_port, dip), []).append((hash_mask, h & hash_mask, found))
+        return found
 
     def path(self, src: str, dst: str, sport: int, dport: int = AGENT_PORT) -> tuple[str, ...]:
         g = self.graph

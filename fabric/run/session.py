@@ -337,9 +337,9 @@ def describe_switch(graph: nx.Graph, sw: str, flows: str, groups: str, group_sta
             continue
         host = by_ip.get(dst, dst)
         out = [peers.get(int(p), p) for p in re.findall(r"output:(\d+)", actions)]
-        gid = re.search(r"group:(\d+)", actions)
+        group = re.search(r"group:(\d+)", actions)
         extra = " ".join(f"{k}={_field(line, k)}" for k in ("nw_src", "tp_src") if _field(line, k))
-        how = (f"ECMP group {gid.group(1)} [{buckets.get(gid.group(1), '?')}]" if gid else
+        how = (f"ECMP group {group.group(1)} [{buckets.get(group.group(1), '?')}]" if group else
                f"-> {', '.join(map(str, out))}" if out else actions)
         routes.append(f"    to {host}{' (' + extra + ')' if extra else ''}: {how}")
     head = f"  {sw}: {len(routes)} routes" + (f", {other} other entries" if other else "")

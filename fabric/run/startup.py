@@ -17,6 +17,7 @@ from controller.policies import make_policy
 from controller.process import ControllerProcess
 from topologies import model
 
+from fabric.run import registry
 from fabric.run.emulation import EmulatedNetwork
 
 LISTEN_TIMEOUT_S = 15.0
@@ -46,5 +47,6 @@ def make_fabric(graph: nx.Graph, policy: str, params: dict[str, Any], datapath: 
 def bring_up(ctl: ControllerProcess, net: EmulatedNetwork) -> None:
     """Start the controller, wait until it listens, start the network (switches connect)."""
     ctl.start()
+    registry.register(pids=[ctl.pid])  # fabric clean finds it if this run is killed
     ctl.wait_listening(timeout_s=LISTEN_TIMEOUT_S)
     net.start()

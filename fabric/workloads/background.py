@@ -23,6 +23,7 @@ from traffic.records import FlowRecord
 
 from fabric.analysis.ideal import WireModel
 from fabric.analysis.metrics import fmt, percentile
+from fabric.spec.load import bounded
 from fabric.spec.workload import (Connections, PlanContext, SummaryContext, Units, Workload,
                                   WorkloadSummary, listed_hosts, register, require_positive)
 
@@ -40,11 +41,11 @@ class BackgroundSpec(Workload):
     section = "slowdown"
     kind: Literal["background"]
     cdf: str = "websearch"
-    load: float = 0.3
+    load: float = bounded(0, 1, above=True, default=0.3)
     hosts: tuple[str, ...] = ("all",)
     duration_s: float = 10.0
     start_s: float = 0.0
-    base_rtt_s: float = 0.0
+    base_rtt_s: float = bounded(0, 10, default=0.0)
     connections: Connections = "per_transfer"
     units: Units = "emulated"
     name: str = "background"
@@ -53,6 +54,8 @@ class BackgroundSpec(Workload):
         return listed_hosts("hosts", self.hosts)
 
     def check(self, key: str) -> None:
+        if not self.hosts:
+            raise SpecError(f"{key}.hosts", 'needs "all" or at least 2 hosts')
         if not (math.isfinite(self.load) and 0 < self.load <= 1):
             raise SpecError(f"{key}.load", f"must be a fraction of the host link rate in "
                                            f"(0, 1], got {self.load}")

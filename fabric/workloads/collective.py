@@ -10,6 +10,17 @@ from fabric.spec.load import positive
 from fabric.spec.workload import Connections, PlanContext, Units, Workload, listed_hosts
 
 
+# transfers of one collective instance over n ranks, per channel (traffic.collectives, ...)
+PER_INSTANCE = {
+    ("allreduce", "ring"): lambda n: 2 * (n - 1) * n,
+    ("allreduce", "halving-doubling"): lambda n: 2 * max(1, (n - 1).bit_length()) * n,
+    ("allgather", "ring"): lambda n: (n - 1) * n,
+    ("reducescatter", "ring"): lambda n: (n - 1) * n,
+    ("alltoall", "concurrent"): lambda n: (n - 1) * n,
+    ("alltoall", "phased"): lambda n: (n - 1) * n,
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class CollectiveJob(Workload):
     """A training job: `iterations` x (compute `gap_s` + one collective of S = `size_bytes`,
@@ -30,6 +41,13 @@ class CollectiveJob(Workload):
 
     def named_hosts(self) -> list[tuple[str, str]]:
         return listed_hosts("hosts", self.hosts)
+
+    def transfer_count(self, ctx: PlanContext) -> tuple[int, str]:
+        n = len(ctx.hosts(self.hosts))
+        per = PER_INSTANCE.get((self.kind, self.algorithm), lambda n: 2 * n * n)(n)
+        return (per * self.channels * self.iterations,
+                f"{per} per {self.kind} of {n} ranks x {self.channels} channels x "
+                f"{self.iterations} iterations")
 
     def plan(self, ctx: PlanContext) -> TrafficPlan:
         c = ctx.convert

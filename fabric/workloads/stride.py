@@ -18,7 +18,7 @@ class StrideSpec(Workload):
     """Permutation traffic: the i-th host sends `size_bytes` to host (i + stride) mod n, all at once."""
     kind: Literal["stride"]
     size_bytes: int
-    stride: int = positive(1, default=1)
+    stride: int = positive(1, 255, default=1)
     hosts: tuple[str, ...] = ("all",)
     start_s: float = 0.0
     connections: Connections = "per_transfer"
@@ -34,6 +34,9 @@ class StrideSpec(Workload):
         if self.stride % len(chosen) == 0:
             raise SpecError(f"{key}.stride", f"stride {self.stride} is a multiple of the "
                             f"{len(chosen)} hosts in {fabric_key}: every host would send to itself")
+
+    def transfer_count(self, ctx: PlanContext) -> tuple[int, str]:
+        return len(ctx.hosts(self.hosts)), "hosts"
 
     def plan(self, ctx: PlanContext) -> TrafficPlan:
         hs = ctx.hosts(self.hosts)
