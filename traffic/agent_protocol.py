@@ -1,6 +1,9 @@
 """The agent's line protocol (engine <-> traffic agent), in one place.
 
     agent  -> engine (stdout)   READY                 listening, the plan loaded
+    engine -> agent  (stdin)    CONNECT               (optional) open the warm persistent
+                                                      connections now, before t0
+    agent  -> engine (stdout)   CONNECTED             they are open (or FAILED <reason>)
     engine -> agent  (stdin)    GO <t0>               start the schedule at epoch t0 (shared clock)
     agent  -> engine (stdout)   DONE                  every planned send and receipt done (exit 0)
                                 FAILED <reason>       anything else (exit 1; 128+n on signal n)
@@ -13,6 +16,8 @@ import math
 import time
 
 READY = "READY"
+CONNECT = "CONNECT"
+CONNECTED = "CONNECTED"
 GO = "GO"
 DONE = "DONE"
 FAILED = "FAILED"

@@ -26,7 +26,7 @@ from topologies.errors import SpecError
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord, read_csv
 
-from fabric.analysis import capture, fidelity, ideal, metrics
+from fabric.analysis import capture, fidelity, ideal, metrics, transport
 from fabric.analysis import workloads as workload_metrics
 from fabric.analysis.failures import impact
 from fabric.analysis.paths import read_paths, run_collisions
@@ -58,6 +58,10 @@ def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,
     if spec is not None:  # per job and per workload section; the scale
         workload_metrics.summarise(spec, plan, records, graph, summary, run_dir)
     _against_ideal(plan, graph, run_dir, summary, records)
+    agent_dir = run_dir / "agents"     # connections: handshakes, base RTT per path, RTT scale
+    summary.transport = transport.summarise(
+        transport.read_rows(agent_dir) if agent_dir.exists() else [],
+        [r.fct_s for r in records if r.complete and r.fct_s is not None], summary.scale)
     _paths_and_packets(graph, run_dir, summary, records)
     if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
         summary.status = "partial"

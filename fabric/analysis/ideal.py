@@ -8,8 +8,10 @@ Model
 * Links are directed: edge (u, v) of the topology model gives u->v and v->u, each with capacity
   ``rate_mbps`` (HTB shapes every direction separately).
 * A transfer becomes *ready* at max(start_s, arrival of every id in `after`) + gap_s (the agent's
-  rule, traffic.agent). It then spends one handshake (SYN / SYN-ACK) before data flows, and its
-  last byte reaches the receiver one store-and-forward pipeline after the fluid part ends.
+  rule, traffic.agent). On a connection of its own it then spends one handshake (SYN / SYN-ACK)
+  before data flows; on a persistent connection (`conn`) it spends none, but waits until the
+  messages offered to that connection before it have left (one stream, FIFO). Its last byte
+  reaches the receiver one store-and-forward pipeline after the fluid part ends.
 * Between events (a flow starts or ends) rates are the max-min fair allocation, computed by
   progressive filling (water-filling): all unfrozen flows grow at the same rate until a link fills;
   flows crossing a full link freeze. A flow with goodput ``x`` loads each forward link by
@@ -341,6 +343,11 @@ class _FluidSim:
         ts = plan.transfers
         self.demand = {t.id: routing.demand(routing.shares(t)) for t in ts}
         self.lat = {t.id: routing.latencies(t) for t in ts}
+        for t in ts:                 # a persistent connection is open already: no handshake
+            if t.conn is not None:
+                self.lat[t.id] = (0.0, self.lat[t.id][1])
+        self.conn_busy: dict[str, int] = {}           # connection -> transfer on the wire
+        self.conn_queue: dict[str, list[int]] = {}    # connection -> offered, waiting (FIFO)
         self.work = {t.id: (t.size_bytes + wire.header_bytes) * 8.0 for t in ts}
         self.waiting = {t.id: len(set(t.after)) for t in ts}
         self.dependents: dict[int, list[int]] = {}
@@ -411,6 +418,13 @@ class _FluidSim:
         for f in done:
             del self.active[f]
             heapq.heappush(self.heap, (self.now + self.lat[f][1], 1, f))
+            key = self.by_id[f].conn
+            if key is not None:      # the connection's next message starts flowing now
+                del self.conn_busy[key]
+                if self.conn_queue.get(key):
+                    nxt = self.conn_queue[key].pop(0)
+                    self.conn_busy[key] = nxt
+                    self.active[nxt] = self.work[nxt]
         return bool(done)
 
     def _pop_events(self) -> bool:
@@ -419,6 +433,12 @@ class _FluidSim:
         while self.heap and self.heap[0][0] <= self.now * (1 + EPS) + EPS:
             _, kind, tid = heapq.heappop(self.heap)
             if kind == 0:
+                key = self.by_id[tid].conn
+                if key is not None:
+                    if key in self.conn_busy:        # behind the connection's earlier messages
+                        self.conn_queue.setdefault(key, []).append(tid)
+                        continue
+                    self.conn_busy[key] = tid
                 self.active[tid] = self.work[tid]
                 changed = True
                 continue

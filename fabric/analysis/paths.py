@@ -8,7 +8,8 @@ OVS's `flow_hash_symmetric_l3l4` (lib/flow.c, murmur3 steps of lib/hash.h on mac
 is built without SSE4.2, as distribution packages are); `ovs_sym_l4_hash` reproduces it, and
 `ovs-appctl ofproto/trace ... dp_hash=H` then lets the switch itself say which bucket (output
 port) that hash selects, hop by hop (fabric.run.paths). Every transfer's source port is fixed by
-(seed, id) (traffic.plan.source_port), so the path is known for each planned flow. The emulation
+(seed, id), or by (seed, connection key) for a transfer on a persistent connection
+(traffic.plan.source_port), so the path is known for each planned flow. The emulation
 test checks the prediction against the uplinks' byte counters.
 """
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 from fabric.analysis.fidelity import Fidelity
 from fabric.analysis.ideal import IdealSummary
 from fabric.analysis.metrics import CollectiveResult, Distribution, JobResult, to_jsonable
+from fabric.analysis.transport import TransportResult
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -45,6 +46,7 @@ class RunSummary:
     scale: dict[str, Any] | None = None                       # fabric.scaling.Scale.describe
     ideal: IdealSummary | None = None  # the max-min fluid model beside the run
     fidelity: Fidelity | None = None   # did the emulation keep up (CPU, links)
+    transport: TransportResult | None = None  # connections, handshakes, base RTTs
     collisions: list[str] = field(default_factory=list)  # fabric.analysis.paths, busiest first
 
     def to_dict(self) -> dict[str, Any]:

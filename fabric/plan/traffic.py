@@ -58,7 +58,7 @@ def build_plan(spec: ExperimentSpec, graph: nx.Graph, seed: int | None = None) -
     if len(plan.transfers) > MAX_PLAN_TRANSFERS:
         raise SpecError("workload", f"{len(plan.transfers):,} transfers in all, more than "
                                     f"{MAX_PLAN_TRANSFERS:,}")
-    plan = TrafficPlan(spec.name, seed, plan.transfers, plan.collectives)
+    plan = TrafficPlan(spec.name, seed, plan.transfers, plan.collectives, plan.connections)
     plan.validate(fabric_hosts(graph))
     return plan
 

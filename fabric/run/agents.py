@@ -1,8 +1,10 @@
 """Start one traffic agent inside each Mininet host, release them together, wait for them.
 
 The line protocol is traffic.agent_protocol: each agent says READY once listening; then we write
-GO <t0> to every agent's stdin, t0 a moment in the shared clock's future, so every host starts
-from the same instant; each agent ends with DONE (exit 0) or FAILED <reason> (exit 1).
+CONNECT and every agent opens its warm persistent connections (handshakes before t0, like
+NCCL's communicator set-up) and answers CONNECTED; then GO <t0> to every agent's stdin, t0 a
+moment in the shared clock's future, so every host starts from the same instant; each agent
+ends with DONE (exit 0) or FAILED <reason> (exit 1).
 """
 from __future__ import annotations
 
@@ -84,6 +86,13 @@ class AgentGroup:
 
     def wait_ready(self, timeout_s: float, check: Callable[[], None]) -> None:
         self._wait_for({proto.READY}, timeout_s, check)
+
+    def connect(self, timeout_s: float, check: Callable[[], None]) -> None:
+        """Every agent opens its warm persistent connections; returns once all have."""
+        for proc in self.procs.values():
+            proc.stdin.write(proto.CONNECT + "\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        self._wait_for({proto.CONNECTED}, timeout_s, check)
 
     def go(self, start_delay_s: float) -> float:
         """Release every agent at the same future instant t0 (shared clock); return t0."""

@@ -6,7 +6,8 @@
         aggregate per fabric over seeds (complete runs only) ──► Comparison
         ──► table (stdout) or --json, report directory (fabric.report.compare_files)
 
-Seeds matter: traffic.plan.source_port(seed, id) picks each transfer's TCP source port, so ECMP's
+Seeds matter: traffic.plan.source_port(seed, id or connection key) picks each connection's TCP
+source port (a persistent one keeps it for the whole job), so ECMP's
 hash, and which flows collide, change from seed to seed; the plan itself does not.
 Fabrics are interleaved per seed (seed 1 on every fabric, then seed 2, ...) so slow drifts of the
 shared machine hit every fabric alike. What is measured and compared: fabric.analysis.comparison.

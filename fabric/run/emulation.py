@@ -60,11 +60,12 @@ class EmulatedNetwork:
     """A fabric model running under Mininet; use as a context manager or call start()/stop()."""
 
     def __init__(self, graph: nx.Graph, controller_port: int, datapath: str, workdir: Path,
-                 classes: QueueClasses | None = None):
+                 classes: QueueClasses | None = None, slow_start_after_idle: bool = False):
         self.graph = graph
         self.controller_port = controller_port
         self.datapath = datapath  # 'kernel' or 'user'
         self.workdir = Path(workdir)
+        self.slow_start_after_idle = slow_start_after_idle   # per host namespace sysctl
         self.classes = classes  # extra egress queue classes the policy needs (topologies.shaping)
         self.net: Any = None
 
@@ -165,9 +166,11 @@ class EmulatedNetwork:
             (cfg / f"{name}.tc").write_text("\n".join(shaping[name]) + "\n")
             ip_file = shlex.quote(str(cfg / f"{name}.ip"))
             tc_file = shlex.quote(str(cfg / f"{name}.tc"))
+            ssai = int(self.slow_start_after_idle)
             script = (f"ethtool -K {intf} tx off rx off >/dev/null 2>&1; "
                       "for f in all default; do echo 1 2>/dev/null "
                       ">/proc/sys/net/ipv6/conf/$f/disable_ipv6; done; "
+                      f"echo {ssai} >/proc/sys/net/ipv4/tcp_slow_start_after_idle && "
                       f"ip -batch {ip_file} && tc -batch {tc_file} && echo CFG-OK")
             self.host(name).sendCmd(script)
         failed = []

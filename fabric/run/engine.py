@@ -137,7 +137,8 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
 
 @contextmanager
 def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: str,
-                   phases: dict[str, float]) -> Iterator[tuple[ControllerProcess, Any]]:
+                   phases: dict[str, float], slow_start_after_idle: bool = False
+                   ) -> Iterator[tuple[ControllerProcess, Any]]:
     """The fabric built and fully installed: the controller (the fabric's policy) listening,
     the Mininet network up and shaped, every switch READY. Yields (controller, network); on
     leaving, however it happens, the network, the controller and its nft tables are removed.
@@ -147,7 +148,8 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
     registry.register(run_dir=str(run_dir), nft_tables=[
         ("netdev", nftables.table_name(s)) for s in model.switches(graph)])
     t = time.monotonic()
-    ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir)
+    ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir,
+                           slow_start_after_idle=slow_start_after_idle)
     try:
         bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t
@@ -166,7 +168,8 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
 def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
              datapath: str, summary: RunSummary, live_port: int | None = None) -> None:
     phases = summary.phases_s
-    with running_fabric(fab, graph, run_dir, datapath, phases) as (ctl, net):
+    with running_fabric(fab, graph, run_dir, datapath, phases,
+                        spec.run.tcp_slow_start_after_idle) as (ctl, net):
         agents: AgentGroup | None = None
         injector: FailureInjector | None = None
         live: LiveServer | None = None
@@ -190,6 +193,9 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                 live = start_live(graph, run_dir, f"{spec.name} on {fab.name} ({fab.policy})",
                                   live_port)
             agents.wait_ready(30, controller_alive)
+            tc = time.monotonic()
+            agents.connect(30, controller_alive)   # persistent connections open before t0
+            phases["connect_s"] = time.monotonic() - tc
             before = net.tcp_counters(names)
             nic_before = net.nic_queue_drops(names)
             cpu_groups = _cpu_groups(ctl, agents)

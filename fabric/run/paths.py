@@ -95,7 +95,7 @@ def trace_plan(graph: nx.Graph, plan: Any, policy: str,
     failed = 0
     tracer = Tracer(graph, run)
     for t in plan.transfers:
-        sport = source_port(plan.seed, t.id)
+        sport = source_port(plan.seed, t.conn if t.conn is not None else t.id)  # its connection
         if policy in SPRAYING:
             out.append(FlowPath(t.id, t.src, t.dst, sport, AGENT_PORT, (), "spray"))
             continue

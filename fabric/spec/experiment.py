@@ -132,6 +132,10 @@ class RunSpec:
     datapath: Literal["auto", "kernel", "user"] = "auto"
     start_delay_s: float = bounded(0, 60, default=0.5)
     tcp_congestion_control: Literal["cubic", "bbr", "reno"] = "cubic"
+    # Linux restarts slow start on a connection idle for an RTO (net.ipv4.
+    # tcp_slow_start_after_idle, per host namespace); false keeps the window across idle
+    # periods (compute gaps), as NCCL's always-busy connections and RDMA see it.
+    tcp_slow_start_after_idle: bool = False
     # links to record as pcap files during the workload, named as links.csv names them
     # ("l1-s1", "l2-h3"); fabric.run.capture, analysed by fabric.analysis.capture
     capture: tuple[str, ...] = ()

@@ -34,6 +34,10 @@ from traffic.records import FlowRecord
 from traffic.scaling import IDENTITY, Convert
 
 Units = Literal["emulated", "real"]
+# How a workload's transfers map onto TCP connections (traffic.connections, docs/transport.md):
+# "persistent" reuses long-lived connections as the workload's real stack does, "per_transfer"
+# opens one per transfer. Every kind has the key; its default is the realistic one for the kind.
+Connections = Literal["persistent", "per_transfer"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Workload:
     kind: str
     name: str
     units: str = "emulated"  # sizes/times as written; "real": through [scale] (traffic.scaling)
+    connections: str = "per_transfer"  # Connections; each kind declares it with its default
     section: ClassVar[str] = ""  # summary.json key its summarise() fills ("" = none)
 
     def check(self, key: str) -> None:

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from topologies.errors import SpecError
-from traffic import background
+from traffic import background, connections
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord
 
 from fabric.analysis.ideal import WireModel
 from fabric.analysis.metrics import fmt, percentile
 from fabric.spec.load import bounded
-from fabric.spec.workload import (PlanContext, SummaryContext, Units, Workload, WorkloadSummary,
-                                  listed_hosts, register, require_positive)
+from fabric.spec.workload import (Connections, PlanContext, SummaryContext, Units, Workload,
+                                  WorkloadSummary, listed_hosts, register, require_positive)
 
 SLOWDOWN_BINS: tuple[tuple[str, float, float], ...] = (
     ("<100KB", 0, 100e3), ("100KB-10MB", 100e3, 10e6), (">=10MB", 10e6, math.inf))
@@ -46,6 +46,7 @@ class BackgroundSpec(Workload):
     duration_s: float = 10.0
     start_s: float = 0.0
     base_rtt_s: float = bounded(0, 10, default=0.0)
+    connections: Connections = "per_transfer"
     units: Units = "emulated"
     name: str = "background"
 
@@ -71,7 +72,8 @@ class BackgroundSpec(Workload):
             hs, background.load_cdf(self.cdf), self.load,
             min(ctx.host_rate_mbps(h) for h in hs), c.seconds(self.duration_s),
             ctx.rng_seed(self.name), c.seconds(self.start_s), c.size_factor, workload=self.name)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers))
+        transfers, conns = connections.flows(transfers, self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), connections=conns)
 
     def summarise(self, records: Sequence[FlowRecord],
                   ctx: SummaryContext) -> WorkloadSummary:

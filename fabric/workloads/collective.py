@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from traffic import jobs
+from traffic import connections, jobs
 from traffic.plan import TrafficPlan
 
 from fabric.spec.load import positive
-from fabric.spec.workload import PlanContext, Units, Workload, listed_hosts
+from fabric.spec.workload import Connections, PlanContext, Units, Workload, listed_hosts
 
 
 # transfers of one collective instance over n ranks, per channel (traffic.collectives, ...)
@@ -25,7 +25,8 @@ PER_INSTANCE = {
 class CollectiveJob(Workload):
     """A training job: `iterations` x (compute `gap_s` + one collective of S = `size_bytes`,
     nccl-tests' S for the kind) over `hosts` ("all" or names, in ring order), each step's
-    message split over `channels` parallel TCP connections (traffic.jobs). Subclasses add
+    message split over `channels` parallel TCP connections (traffic.jobs), each kept open for
+    the whole job unless `connections = "per_transfer"` (traffic.connections). Subclasses add
     `kind`, `algorithm` and `name`; the summary's `jobs` and `collectives` tables report them
     (fabric.analysis.metrics, from the plan's collectives)."""
     size_bytes: int
@@ -34,6 +35,7 @@ class CollectiveJob(Workload):
     gap_s: float = 0.0
     start_s: float = 0.0
     channels: int = positive(1, 64, default=1)
+    connections: Connections = "persistent"
     units: Units = "emulated"
     algorithm: str
 
@@ -53,4 +55,5 @@ class CollectiveJob(Workload):
             self.kind, self.algorithm, ctx.hosts(self.hosts), c.bytes(self.size_bytes),
             self.name, iterations=self.iterations, gap_s=c.seconds(self.gap_s),
             start_s=c.seconds(self.start_s), channels=self.channels)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers), tuple(colls))
+        transfers, conns = connections.collective(transfers, self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), tuple(colls), conns)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from topologies.errors import SpecError
-from traffic import p2p
+from traffic import connections, p2p
 from traffic.plan import TrafficPlan
 
-from fabric.spec.workload import PlanContext, Workload, register
+from fabric.spec.workload import Connections, PlanContext, Workload, register
 
 
 MAX_FLOWS = 10_000  # flows of one workload (README "Bounds")
@@ -29,6 +29,7 @@ class FlowsSpec(Workload):
     """A list of point-to-point flows (``[[workload.flows]]``)."""
     kind: Literal["flows"]
     flows: tuple[FlowSpec, ...]
+    connections: Connections = "per_transfer"
     name: str = "flows"
 
     def check(self, key: str) -> None:
@@ -47,4 +48,5 @@ class FlowsSpec(Workload):
     def plan(self, ctx: PlanContext) -> TrafficPlan:
         transfers = p2p.flows([(f.src, f.dst, f.size_bytes, f.start_s) for f in self.flows],
                               workload=self.name)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers))
+        transfers, conns = connections.flows(transfers, self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), connections=conns)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Sequence
 
 from topologies.errors import SpecError
-from traffic import p2p
+from traffic import connections, p2p
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord
 
-from fabric.spec.workload import (PlanContext, SummaryContext, Workload, WorkloadSummary,
+from fabric.spec.workload import (Connections, PlanContext, SummaryContext, Workload, WorkloadSummary,
                                   listed_hosts, register)
 
 
@@ -30,6 +30,7 @@ class IncastSpec(Workload):
     size_bytes: int
     senders: tuple[str, ...] = ("all",)
     start_s: float = 0.0
+    connections: Connections = "per_transfer"
     name: str = "incast"
     section: ClassVar[str] = "incast"
 
@@ -52,7 +53,8 @@ class IncastSpec(Workload):
         senders = self._senders(ctx.hosts(("all",)))
         transfers = p2p.flows([(s, self.receiver, self.size_bytes, self.start_s)
                                for s in senders], workload=self.name, group=self.name)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers))
+        transfers, conns = connections.flows(transfers, self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), connections=conns)
 
     def summarise(self, records: Sequence[FlowRecord],
                   ctx: SummaryContext) -> WorkloadSummary | None:

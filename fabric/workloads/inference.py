@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
 from topologies.errors import SpecError
-from traffic import inference, trace
+from traffic import connections, inference, trace
 from traffic.inference import STEP_KV, STEP_PROMPT, STEP_TOKEN0
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord
 
 from fabric.analysis.metrics import Distribution, fmt
 from fabric.spec.load import bounded, positive
-from fabric.spec.workload import (PlanContext, SummaryContext, Units, Workload, WorkloadSummary,
-                                  register, require_positive)
+from fabric.spec.workload import (Connections, PlanContext, SummaryContext, Units, Workload,
+                                  WorkloadSummary, register, require_positive)
 
 REQUEST_COLUMNS = ("workload", "request", "complete", "kv_bytes", "prompt_s", "kv_transfer_s",
                    "ttft_network_s", "ttft_s", "tokens", "token_gap_mean_s", "token_gap_max_s")
@@ -64,6 +64,7 @@ class InferenceSpec(Workload):
     prefill_s_per_token: float = 0.0
     decode_s_per_token: float = 0.02
     start_s: float = 0.0
+    connections: Connections = "persistent"
     units: Units = "emulated"
     name: str = "inference"
 
@@ -103,7 +104,9 @@ class InferenceSpec(Workload):
             requests, self.clients, self.prefill, self.decode, inference.profile(self.model),
             self.prompt_bytes_per_token, self.token_message_bytes, self.prefill_s_per_token,
             self.decode_s_per_token, ctx.convert, self.start_s, workload=self.name)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers))
+        transfers, conns = connections.inference(transfers, STEP_TOKEN0, STEP_KV,
+                                                 self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), connections=conns)
 
     def summarise(self, records: Sequence[FlowRecord],
                   ctx: SummaryContext) -> WorkloadSummary:

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from topologies.errors import SpecError
-from traffic import p2p
+from traffic import connections, p2p
 from traffic.plan import TrafficPlan
 
 from fabric.spec.load import positive
-from fabric.spec.workload import PlanContext, Workload, listed_hosts, register
+from fabric.spec.workload import Connections, PlanContext, Workload, listed_hosts, register
 
 
 @register
@@ -21,6 +21,7 @@ class StrideSpec(Workload):
     stride: int = positive(1, 255, default=1)
     hosts: tuple[str, ...] = ("all",)
     start_s: float = 0.0
+    connections: Connections = "per_transfer"
     name: str = "stride"
 
     def named_hosts(self) -> list[tuple[str, str]]:
@@ -41,4 +42,5 @@ class StrideSpec(Workload):
         hs = ctx.hosts(self.hosts)
         transfers = p2p.flows([(h, hs[(i + self.stride) % len(hs)], self.size_bytes, self.start_s)
                                for i, h in enumerate(hs)], workload=self.name)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers))
+        transfers, conns = connections.flows(transfers, self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), connections=conns)
