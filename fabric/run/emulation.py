@@ -40,7 +40,20 @@ def _mininet() -> Any:
         raise RunError("Mininet is not importable: run `bash scripts/setup.sh` and use the "
                        f".venv it creates ({exc})") from None
     mnlog.setLogLevel("error")
-    return Mininet, OVSSwitch, RemoteController, Link
+
+    class ListeningController(RemoteController):
+        """A RemoteController without Mininet's `telnet` probe of the controller's port.
+
+        The engine starts the controller and waits for its socket before building the network,
+        so the probe adds nothing; and it reads the controller's binary OpenFlow HELLO through a
+        UTF-8 decoder, which raised UnicodeDecodeError (and failed the run) whenever the HELLO's
+        random transaction id was not valid UTF-8 and arrived before telnet quit.
+        """
+
+        def checkListening(self) -> None:  # noqa: N802 - Mininet's name
+            return None
+
+    return Mininet, OVSSwitch, ListeningController, Link
 
 
 class EmulatedNetwork:
@@ -58,8 +71,12 @@ class EmulatedNetwork:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         Mininet, OVSSwitch, RemoteController, Link = _mininet()
+        # batch: every bridge and port is created by ovs-vsctl run as a program, not typed into
+        # the switch's shell: a shell line is cut at the terminal's 4095 characters, which
+        # silently dropped the command of a switch with ~50 ports or more (a 64-host single
+        # switch never existed and the controller waited for it in vain).
         switch = partial(OVSSwitch, datapath=self.datapath, protocols="OpenFlow13",
-                         failMode="secure")
+                         failMode="secure", batch=True)
         controller = partial(RemoteController, ip="127.0.0.1", port=self.controller_port)
         self.net = Mininet(topo=ModelTopo(graph=self.graph), switch=switch, controller=controller,
                            link=Link, autoSetMacs=False, autoStaticArp=False, build=False,
