@@ -25,6 +25,8 @@ from typing import Any, Iterable
 
 import networkx as nx
 
+from topologies.queues import graph_mtu, tier_queues
+
 HOST = "host"
 SWITCH_ROLES = ("leaf", "spine", "ncp", "ncf", "switch")
 # Every builder names switches <prefix><number> with these prefixes and hosts h<number>, so that
@@ -223,6 +225,7 @@ def to_description(g: nx.Graph) -> dict[str, Any]:
         "name": g.graph["name"],
         "kind": g.graph["kind"],
         "params": g.graph.get("params", {}),
+        **({"mtu": g.graph["mtu"]} if "mtu" in g.graph else {}),
         "nodes": [{"name": n, **d} for n, d in g.nodes(data=True)],
         "links": [{"a": u, "b": v, "a_port": d["ports"][u], "b_port": d["ports"][v],
                    "rate_mbps": d["rate_mbps"], "queue_packets": d["queue_packets"],
@@ -234,6 +237,8 @@ def to_description(g: nx.Graph) -> dict[str, Any]:
 def from_description(desc: dict[str, Any]) -> nx.Graph:
     """Inverse of to_description."""
     g = nx.Graph(name=desc["name"], kind=desc["kind"], params=desc.get("params", {}))
+    if "mtu" in desc:
+        g.graph["mtu"] = desc["mtu"]
     for node in desc["nodes"]:
         attrs = dict(node)
         g.add_node(attrs.pop("name"), **attrs)
@@ -258,6 +263,8 @@ def setup_table(g: nx.Graph) -> dict[str, Any]:
         "host_rate_mbps": host_rate_mbps(g, hs[0]) if hs else None,
         "bisection_mbps": round(bisection_mbps(g), 3),
         "oversubscription": round(oversubscription(g, edge_role), 3) if edge_role else None,
+        "mtu": graph_mtu(g),
+        **{f"queue_{tier}": q for tier, q in tier_queues(g).items()},
     }
 
 
