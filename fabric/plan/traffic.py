@@ -14,6 +14,33 @@ from fabric.spec.experiment import ExperimentSpec, FlowsSpec, StrideSpec
 from fabric.spec.workloads import BackgroundSpec, CollectiveJob, InferenceSpec
 
 
+# Largest plan `fabric check` builds (~1 s here); bigger plans are refused before they are computed
+# (a 256-host all-to-all with 64 channels and 1,000 iterations would be 4e9 transfers). The
+# agents, one TCP connection per transfer, could not run such a plan either.
+MAX_PLAN_TRANSFERS = 200_000
+
+
+def estimated_transfers(w: CollectiveJob, n: int) -> int:
+    """Transfers a collective job plans over `n` ranks (upper bound for halving-doubling)."""
+    per_iteration = {"allreduce": 2 * (n - 1) * n, "allgather": (n - 1) * n,
+                     "reducescatter": (n - 1) * n, "alltoall": n * (n - 1)}.get(w.kind, n * n)
+    if getattr(w, "algorithm", "ring") == "halving-doubling":
+        per_iteration = 2 * n * (max(1, (n - 1).bit_length()) + 1)
+    return per_iteration * w.channels * w.iterations
+
+
+def check_plan_size(w: CollectiveJob, n: int, key: str) -> None:
+    """SpecError naming the key that makes the plan too large to compute (iterations first)."""
+    count = estimated_transfers(w, n)
+    if count <= MAX_PLAN_TRANSFERS:
+        return
+    culprit = "iterations" if w.iterations > 1 else "channels" if w.channels > 1 else "hosts"
+    raise SpecError(f"{key}.{culprit}",
+                    f"the plan would have {count:,} transfers ({n} ranks x {w.channels} channels "
+                    f"x {w.iterations} iterations); at most {MAX_PLAN_TRANSFERS:,} are planned: "
+                    f"lower {culprit}")
+
+
 def resolve_hosts(selection: tuple[str, ...], graph: nx.Graph) -> tuple[str, ...]:
     """("all",) means every host of the fabric, in order; otherwise the list as given."""
     return tuple(fabric_hosts(graph)) if selection == ("all",) else selection
@@ -30,6 +57,8 @@ def build_plan(spec: ExperimentSpec, graph: nx.Graph, seed: int | None = None) -
             raise SpecError(f"workload[{i}].name", f"{w.name!r} is taken: workload names must "
                                                    "differ (results are reported per workload)")
         names.add(w.name)
+        if isinstance(w, CollectiveJob):
+            check_plan_size(w, len(resolve_hosts(w.hosts, graph)), f"workload[{i}]")
         if isinstance(w, (CollectiveJob, InferenceSpec, BackgroundSpec)):
             convert = scale.convert(w.units) if scale else IDENTITY
             try:
