@@ -5,9 +5,9 @@
 A full-bisection permutation (stride = hosts per leaf: every flow crosses the spine/NCF tier;
 on the single switch every flow crosses the one switch) of bulk flows sized to last `seconds`
 on the ideal fabric, ramped over per-host rates until a run is no longer faithful. Fabrics:
-leaf/spine with per-packet `spray` (so no ECMP collision limits the goodput: the machine does),
-DDC, and the single switch; fabric links at the host rate x hosts per leaf / spines (full
-bisection). A rate counts as faithful when, on every seed, the run completed, the fidelity
+`leafspine`: ECMP with every uplink as fast as all its leaf's hosts together, so no hash collision
+limits the goodput (the machine does); `spray`: leaf/spine with per-packet spraying and `ddc`,
+both at exactly full bisection (uplinks at host rate x hosts per leaf / spines); `single`. A rate counts as faithful when, on every seed, the run completed, the fidelity
 verdict is FAITHFUL and the aggregate goodput (bytes / span of the flows) is >= 95% of the ideal
 model's. The table's last column is the capacity prediction `fabric check` would print, so the
 budget in fabric.analysis.capacity can be checked against what was measured.
@@ -23,21 +23,27 @@ from typing import Any
 from bench.common import SHAPES, print_facts, run_spec, table, verdict
 
 FAITHFUL_RATIO = 0.95
-RATES = {1500: [5, 10, 20, 30, 40], 9000: [20, 40, 60, 80, 100, 120]}
-KINDS = ("leafspine", "ddc", "single")
+RATES = {1500: [5, 10, 20, 30, 40], 9000: [20, 30, 40, 50, 60, 80]}
+KINDS = ("leafspine", "spray", "ddc", "single")
 
 
 def fabric(kind: str, hosts: int, rate: float, mtu: int, queue: str) -> dict[str, Any]:
     spines, leaves, per_leaf = SHAPES[hosts]
     common = {"host_rate_mbps": rate, "mtu": mtu, "queue": queue}
     fab_rate = rate * per_leaf / spines
+    if kind == "leafspine":  # ECMP, every uplink able to carry all its leaf's flows: no hash
+        return {"kind": "leafspine", "spines": spines, "leaves": leaves,  # collision can limit
+                "hosts_per_leaf": per_leaf, "fabric_rate_mbps": rate * per_leaf,
+                "policy": "ecmp", **common}
+    if kind == "spray":
+        return {"kind": "leafspine", "spines": spines, "leaves": leaves, "hosts_per_leaf": per_leaf,
+                "fabric_rate_mbps": fab_rate, "policy": "spray", **common}
     if kind == "single":
         return {"kind": "single", "hosts": hosts, **common}
     if kind == "ddc":
         return {"kind": "ddc", "ncps": leaves, "ncfs": spines, "hosts_per_ncp": per_leaf,
                 "fabric_rate_mbps": fab_rate, **common}
-    return {"kind": "leafspine", "spines": spines, "leaves": leaves, "hosts_per_leaf": per_leaf,
-            "fabric_rate_mbps": fab_rate, "policy": "spray", **common}
+    raise ValueError(kind)
 
 
 def one(kind: str, hosts: int, rate: float, mtu: int, seed: int, seconds: float, queue: str,

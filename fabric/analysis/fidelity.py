@@ -223,7 +223,8 @@ def best_utilisation(samples: Iterable[LinkSample]) -> dict[tuple[str, str], flo
     return out
 
 
-def kernel_drops(samples: Iterable[LinkSample]) -> tuple[int, float]:
+def kernel_drops(samples: Iterable[LinkSample],
+                 frame_bytes: int = WIRE_FRAME_BYTES) -> tuple[int, float]:
     """(tx_dropped over the run, estimated packets sent) summed over all sampled directions."""
     first: dict[tuple[str, str], LinkSample] = {}
     last: dict[tuple[str, str], LinkSample] = {}
@@ -234,7 +235,7 @@ def kernel_drops(samples: Iterable[LinkSample]) -> tuple[int, float]:
         if k not in last or s.time > last[k].time:
             last[k] = s
     dropped = sum(max(0, last[k].tx_dropped - first[k].tx_dropped) for k in first)
-    sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / WIRE_FRAME_BYTES
+    sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / frame_bytes
     return dropped, sent
 
 
@@ -256,9 +257,10 @@ class Fidelity:
 
 def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
            busy: Mapping[tuple[str, str], float],
-           neighbours: Mapping[tuple[str, str], Iterable[tuple[str, str]]] | None = None
-           ) -> Fidelity:
-    """The verdict (rules in the module docstring).
+           neighbours: Mapping[tuple[str, str], Iterable[tuple[str, str]]] | None = None,
+           frame_bytes: int = WIRE_FRAME_BYTES) -> Fidelity:
+    """The verdict (rules in the module docstring); `frame_bytes`: a full frame at the fabric's
+    MTU (turns link bytes into a packet estimate for the kernel-drop share).
 
     busy: directions to check -> the ideal utilisation while active (IdealResult.
     active_utilisation of its busy_links, limited to directions whose ideal load does not depend
@@ -304,7 +306,7 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
         warnings.append(f"ovs-vswitchd used {stats.ovs_vswitchd_cores_peak:.2f} cores: the "
                         "userspace datapath had no spare capacity (no link fell short for "
                         "lack of it)")
-    dropped, sent = kernel_drops(links)
+    dropped, sent = kernel_drops(links, frame_bytes)
     if dropped and dropped > DROP_FRACTION * max(sent, 1):
         reasons.append(f"{dropped} packets dropped between interfaces by the kernel "
                        f"({dropped / max(sent, 1):.2%} of ~{sent:.0f} sent): softirq fell behind")
@@ -349,7 +351,8 @@ def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
         on_paths = {(a, b) for p in equal_cost_paths(graph, src, dst) for a, b in zip(p, p[1:])}
         for l in on_paths & set(checked):
             neighbours.setdefault(l, set()).update(on_paths)
-    verdict = assess(cpu, links, checked, neighbours)
+    from topologies.queues import frame_bytes, graph_mtu
+    verdict = assess(cpu, links, checked, neighbours, frame_bytes(graph_mtu(graph)))
     if peak_forwarding_bps is not None:
         from fabric.analysis.capacity import predict
         verdict.ideal_peak_forwarding_mbps = peak_forwarding_bps / 1e6
