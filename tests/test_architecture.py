@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("spec", ("fabric.spec",)),
     ("plan", ("fabric.plan",)),
     ("analysis", ("fabric.analysis",)),
+    ("workloads", ("fabric.workloads",)),  # workload kinds: spec, plan, metrics, summary lines
     ("report", ("fabric.report",)),
     ("run", ("fabric.run",)),
     ("top", ("fabric",)),          # cli, doctor, __main__: may use everything

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from topologies.errors import SpecError
-from fabric.spec.experiment import AllReduceSpec, LeafSpineSpec
+from fabric.spec.experiment import LeafSpineSpec
+from fabric.workloads.allreduce import AllReduceSpec
 from fabric.plan.experiment import load_experiment, parse_experiment
 from fabric.spec.units import parse_size
 

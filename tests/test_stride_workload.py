@@ -5,7 +5,7 @@ import pytest
 
 from topologies.errors import SpecError
 from fabric.plan.traffic import build_plan
-from fabric.spec.experiment import StrideSpec
+from fabric.workloads.stride import StrideSpec
 from fabric.plan.experiment import parse_experiment
 
 

@@ -26,7 +26,7 @@ def test_inference_and_alltoall_results_per_workload(tmp_path):
              "iterations": 2, "gap_s": 0.1}]})
     summary = run_experiment(spec, None, tmp_path)
     assert summary.status == "complete", summary.error
-    inf = summary.inference["llm"]
+    inf = summary.sections["inference"]["llm"]
     assert (inf.requests, inf.complete, inf.tokens) == (3, 3, 9)
     assert inf.kv_transfer_s.count == 3 and inf.kv_transfer_s.p50 > 0
     # 4 tokens * 131,072 B = 524 kB at 20 Mbit/s take >= 0.21 s on the wire

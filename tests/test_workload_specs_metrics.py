@@ -14,7 +14,9 @@ from fabric.analysis.summary import RunSummary
 from fabric.report.summary import format_summary
 from traffic.scaling import Scale
 from fabric.plan.experiment import load_experiment, parse_experiment
-from fabric.analysis.workloads import fct_slowdown, ideal_fct_s, inference_result, request_results, summarise
+from fabric.analysis.workloads import summarise
+from fabric.workloads.background import fct_slowdown, ideal_fct_s
+from fabric.workloads.inference import inference_result, request_results
 from traffic.inference import STEP_KV, STEP_PROMPT, STEP_TOKEN0
 from traffic.records import FlowRecord
 
@@ -232,10 +234,10 @@ def test_summarise_fills_sections_and_prints_both_units(tmp_path):
                 t.step) for t in plan.transfers]
     summary = RunSummary("t", "leafspine", "ecmp", 4, str(tmp_path))
     summarise(spec, plan, recs, graph, summary, tmp_path)
-    assert set(summary.inference) == {"llm"} and set(summary.slowdown) == {"bg"}
-    assert summary.inference["llm"].complete == 4 and summary.jobs == []
+    assert set(summary.sections["inference"]) == {"llm"} and set(summary.sections["slowdown"]) == {"bg"}
+    assert summary.sections["inference"]["llm"].complete == 4 and summary.jobs == []
     assert summary.scale["workload_units"] == {"llm": "real", "bg": "emulated"}
-    assert summary.slowdown["bg"].base_rtt_s == 0.001
+    assert summary.sections["slowdown"]["bg"].base_rtt_s == 0.001
     lines = (tmp_path / "requests.csv").read_text().splitlines()
     assert lines[0].startswith("workload,request") and len(lines) == 5
     text = format_summary(summary)

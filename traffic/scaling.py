@@ -88,15 +88,16 @@ class Scale:
                 "workload_units": dict(workload_units)}
 
 
-def check_scale(scale: ScaleSpec | None, workloads: Iterable[Any]) -> None:
-    """SpecError unless the [scale] values are positive and every workload in real units has one."""
+def check_scale(scale: ScaleSpec | None, workload_units: Iterable[str]) -> None:
+    """SpecError unless the [scale] values are positive and, when a workload's units (in
+    spec order) are "real", there is a [scale]."""
     if scale is not None:
         for key in ("real_link_gbps", "time_dilation"):
             v = getattr(scale, key)
             if not (math.isfinite(v) and v > 0):
                 raise SpecError(f"scale.{key}", f"must be a number > 0, got {v!r}")
-    for i, w in enumerate(workloads):
-        if getattr(w, "units", "emulated") == "real" and scale is None:
+    for i, units in enumerate(workload_units):
+        if units == "real" and scale is None:
             raise SpecError(f"workload[{i}].units", 'units = "real" needs a [scale] table '
                                                     "(e.g. real_link_gbps = 400)")
 

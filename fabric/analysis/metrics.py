@@ -165,3 +165,8 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and math.isnan(obj):
         return None
     return obj
+
+
+def fmt(value: float | None, digits: int = 3, scale: float = 1.0) -> str:
+    """A figure for the printed tables: value * scale with `digits` decimals, "-" for None/NaN."""
+    return "-" if value is None or value != value else f"{value * scale:.{digits}f}"

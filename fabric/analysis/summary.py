@@ -34,11 +34,20 @@ class RunSummary:
     tcp: dict[str, int] = field(default_factory=dict)  # fabric.tcpstats.total over all hosts
     failures: list[dict[str, Any]] = field(default_factory=list)  # fabric.failures (+ impact)
     jobs: list[JobResult] = field(default_factory=list)        # per training job (JCT, roofline)
-    inference: dict[str, Any] = field(default_factory=dict)    # workload -> InferenceResult
-    slowdown: dict[str, Any] = field(default_factory=dict)     # workload -> SlowdownResult
+    # per-workload sections (fabric.spec.workload.Workload.section): "inference" -> {workload
+    # -> InferenceResult}, "slowdown" -> {workload -> SlowdownResult}, ...; in summary.json each
+    # section is a top-level key after "jobs"
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     scale: dict[str, Any] | None = None                       # fabric.scaling.Scale.describe
     ideal: Any = None        # fabric.ideal.IdealSummary: the max-min fluid model beside the run
     fidelity: Any = None     # fabric.fidelity.Fidelity: did the emulation keep up (CPU, links)
 
     def to_dict(self) -> dict[str, Any]:
-        return to_jsonable(self)
+        d: dict[str, Any] = to_jsonable(self)
+        sections = d.pop("sections")
+        out: dict[str, Any] = {}
+        for key, value in d.items():
+            out[key] = value
+            if key == "jobs":
+                out.update(sections)
+        return out

@@ -1,21 +1,17 @@
 """The run summary as the table `fabric run` prints: setup, phases, collectives, FCT, jobs,
-inference, slowdown bins, TCP counters and the fidelity verdict.
+each workload's own section (inference, slowdown bins, ...), TCP counters and the fidelity verdict.
 
 Pure formatting of fabric.analysis results; what each figure means is defined where it is
-computed (fabric.analysis.metrics, fabric.analysis.workloads, fabric.analysis.fidelity).
+computed (fabric.analysis.metrics, fabric.analysis.fidelity; a workload's section prints itself,
+fabric/workloads/).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from fabric.analysis.fidelity import Fidelity
+from fabric.analysis.metrics import fmt
 from fabric.analysis.summary import RunSummary
-
-
-def _f(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
-    if value is None or value != value:  # NaN
-        return "-"
-    return f"{value * scale:.{digits}f}"
 
 
 def format_summary(s: RunSummary) -> str:
@@ -30,21 +26,21 @@ def format_summary(s: RunSummary) -> str:
         lines.append(f"{'collective':<22}{'ranks':>6}{'size':>10}{'JCT s':>9}{'bound s':>9}"
                      f"{'algbw':>9}{'busbw':>9}{'eff':>7}{'ideal s':>9}{'x ideal':>8}  (Mbit/s)")
         for c in s.collectives:
-            lines.append(f"{c.id:<22}{c.ranks:>6}{c.size_bytes / 1e6:>8.2f}MB{_f(c.jct_s):>9}"
-                         f"{_f(c.lower_bound_s):>9}{_f(c.algbw_mbps, digits=2):>9}"
-                         f"{_f(c.busbw_mbps, digits=2):>9}{_f(c.busbw_efficiency, 100, 1):>6}%"
-                         f"{_f(c.ideal_jct_s):>9}{_f(c.jct_vs_ideal, digits=2):>8}")
+            lines.append(f"{c.id:<22}{c.ranks:>6}{c.size_bytes / 1e6:>8.2f}MB{fmt(c.jct_s):>9}"
+                         f"{fmt(c.lower_bound_s):>9}{fmt(c.algbw_mbps, 2):>9}"
+                         f"{fmt(c.busbw_mbps, 2):>9}{fmt(c.busbw_efficiency, 1, 100):>6}%"
+                         f"{fmt(c.ideal_jct_s):>9}{fmt(c.jct_vs_ideal, 2):>8}")
         lines.append("")
     if s.fct_by_workload:
         lines.append(f"{'FCT (ms)':<22}{'n':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
         for name, d in list(s.fct_by_workload.items()) + ([("all", s.fct_s)] if s.fct_s else []):
-            lines.append(f"{name:<22}{d.count:>6}{_f(d.p50, 1e3, 1):>9}{_f(d.p90, 1e3, 1):>9}"
-                         f"{_f(d.p99, 1e3, 1):>9}{_f(d.max, 1e3, 1):>9}")
+            lines.append(f"{name:<22}{d.count:>6}{fmt(d.p50, 1, 1e3):>9}{fmt(d.p90, 1, 1e3):>9}"
+                         f"{fmt(d.p99, 1, 1e3):>9}{fmt(d.max, 1, 1e3):>9}")
     if s.ideal is not None and s.ideal.fct_ratio.count:
         r, sd = s.ideal.fct_ratio, s.ideal.fct_slowdown
-        lines.append(f"{'FCT vs ideal':<22}{r.count:>6}  measured/ideal p50 {_f(r.p50, digits=2)} "
-                     f"p99 {_f(r.p99, digits=2)}; slowdown vs alone p50 {_f(sd.p50, digits=2)} "
-                     f"p99 {_f(sd.p99, digits=2)}  (ideal: max-min fluid, {s.ideal.view} paths, "
+        lines.append(f"{'FCT vs ideal':<22}{r.count:>6}  measured/ideal p50 {fmt(r.p50, 2)} "
+                     f"p99 {fmt(r.p99, 2)}; slowdown vs alone p50 {fmt(sd.p50, 2)} "
+                     f"p99 {fmt(sd.p99, 2)}  (ideal: max-min fluid, {s.ideal.view} paths, "
                      f"goodput {s.ideal.goodput_factor:.3f} of wire)")
     lines += format_sections(s)
     if s.tcp:
@@ -66,17 +62,8 @@ def format_summary(s: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def _num(v: float | None, digits: int = 3, scale: float = 1.0) -> str:
-    return "-" if v is None or v != v else f"{v * scale:.{digits}f}"
-
-
-def _ms(v: float | None) -> str:
-    """Seconds as milliseconds, one decimal."""
-    return _num(v, 1, 1e3)
-
-
-def format_sections(s: Any) -> list[str]:
-    """Human tables for the summary: jobs, inference, FCT slowdown, scale."""
+def format_sections(s: RunSummary) -> list[str]:
+    """Human tables for the summary: jobs, the workloads' sections, scale."""
     td = s.scale["time_dilation"] if s.scale else None
     lines: list[str] = []
     if s.jobs:
@@ -84,31 +71,13 @@ def format_sections(s: Any) -> list[str]:
                      f"{'JCT s':>9}{'roofline':>9}{'ratio':>7}" + ("  real JCT s" if td else ""))
         for j in s.jobs:
             lines.append(f"{j.name:<16}{j.kind + ' ' + j.algorithm:<31}{j.ranks:>6}"
-                         f"{j.iterations:>6}{j.channels:>4}{_num(j.jct_s):>9}"
-                         f"{_num(j.roofline_s):>9}{_num(j.jct_ratio, 2):>7}"
-                         + (f"  {_num(j.jct_s / td, 4)}" if td else ""))
+                         f"{j.iterations:>6}{j.channels:>4}{fmt(j.jct_s):>9}"
+                         f"{fmt(j.roofline_s):>9}{fmt(j.jct_ratio, 2):>7}"
+                         + (f"  {fmt(j.jct_s / td, 4)}" if td else ""))
         lines.append("")
-    for name, inf in s.inference.items():
-        lines.append(f"inference {name}: {inf.complete}/{inf.requests} requests complete, "
-                     f"{inf.tokens} tokens, fabric goodput {_num(inf.fabric_goodput_mbps, 1)} "
-                     f"Mbit/s, {_num(inf.token_goodput_per_s, 1)} tokens/s")
-        lines.append(f"  {'(ms)':<22}{'n':>5}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}"
-                     + ("   real p50/p99 ms" if td else ""))
-        for label, d in (("KV transfer (TTFT_fab)", inf.kv_transfer_s),
-                         ("network TTFT", inf.ttft_network_s), ("TTFT", inf.ttft_s),
-                         ("token gap", inf.token_gap_s)):
-            lines.append(f"  {label:<22}{d.count:>5}{_ms(d.p50):>9}{_ms(d.p90):>9}"
-                         f"{_ms(d.p99):>9}{_ms(d.max):>9}"
-                         + (f"   {_ms(d.p50 / td)}/{_ms(d.p99 / td)}" if td else ""))
-        lines.append("")
-    for name, sd in s.slowdown.items():
-        lines.append(f"FCT slowdown {name} (line {sd.line_rate_mbps:g} Mbit/s, base RTT "
-                     f"{sd.base_rtt_s * 1e3:.2f} ms {sd.base_rtt_source})")
-        lines.append(f"  {'size bin':<14}{'n':>6}{'mean':>8}{'p50':>8}{'p95':>8}{'p99':>8}")
-        for b in sd.bins + [sd.overall]:
-            lines.append(f"  {b.label:<14}{b.count:>6}{_num(b.mean, 1):>8}{_num(b.p50, 1):>8}"
-                         f"{_num(b.p95, 1):>8}{_num(b.p99, 1):>8}")
-        lines.append("")
+    for results in s.sections.values():  # each workload's own block (Workload.summarise)
+        for name, result in results.items():
+            lines += result.lines(name, td)
     if s.scale:
         sc = s.scale
         lines.append(f"scale: emulated {sc['emulated_link_mbps']:g} Mbit/s host links stand for "

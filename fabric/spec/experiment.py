@@ -29,6 +29,7 @@ import networkx as nx
 
 from topologies.ddc import DEFAULT_EGRESS_QUEUE_PACKETS, DEFAULT_SPEEDUP, build_ddc
 from topologies.leafspine import build_leaf_spine
+from topologies.model import hosts as fabric_hosts
 from topologies.single import build_single_switch
 
 from topologies.errors import SpecError
@@ -37,7 +38,7 @@ from fabric.spec.failures import check_failures
 from traffic.scaling import ScaleSpec, check_scale
 from fabric.spec.load import check_name, load, positive
 from fabric.spec.units import parse_queue
-from fabric.spec.workloads import AllGatherSpec, AllToAllSpec, BackgroundSpec, CollectiveJob, InferenceSpec, ReduceScatterSpec
+from fabric.spec.workload import WORKLOADS, Workload
 
 # ---------------------------------------------------------------- fabrics
 
@@ -58,6 +59,7 @@ class _FabricBase:
     policy_params: dict[str, Any] = field(default_factory=dict)
 
     def check(self, key: str) -> None:
+        """Cross-field rules of the kind (SpecError naming `key`.<field>): queue vs queue_packets."""
         if self.queue is not None and self.queue_packets != 100:
             raise SpecError(f"{key}.queue", "give queue or queue_packets, not both")
         depth = parse_queue(self.queue, f"{key}.queue")
@@ -130,53 +132,6 @@ FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwi
                                  "ddc": DDCSpec}
 FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec, DDCSpec]
 
-# ---------------------------------------------------------------- workloads
-
-
-@dataclass(frozen=True, kw_only=True)
-class AllReduceSpec(CollectiveJob):
-    """All-reduce job over a group of hosts (``hosts = "all"`` or a list of host names);
-    fields shared with the other collectives: fabric.spec.workloads.CollectiveJob."""
-    kind: Literal["allreduce"]
-    algorithm: Literal["ring", "halving-doubling"] = "ring"
-    name: str = "allreduce"
-
-
-@dataclass(frozen=True)
-class FlowSpec:
-    """One point-to-point flow."""
-    src: str
-    dst: str
-    size_bytes: int
-    start_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class FlowsSpec:
-    """A list of point-to-point flows (``[[workload.flows]]``)."""
-    kind: Literal["flows"]
-    flows: tuple[FlowSpec, ...]
-    name: str = "flows"
-
-
-@dataclass(frozen=True)
-class StrideSpec:
-    """Permutation traffic: the i-th host sends `size_bytes` to host (i + stride) mod n, all at once."""
-    kind: Literal["stride"]
-    size_bytes: int
-    stride: int = positive(1, default=1)
-    hosts: tuple[str, ...] = ("all",)
-    start_s: float = 0.0
-    name: str = "stride"
-
-
-WORKLOAD_KINDS: dict[str, type] = {"allreduce": AllReduceSpec, "flows": FlowsSpec,
-                                   "stride": StrideSpec, "allgather": AllGatherSpec,
-                                   "reducescatter": ReduceScatterSpec, "alltoall": AllToAllSpec,
-                                   "inference": InferenceSpec, "background": BackgroundSpec}
-WorkloadSpec = Union[AllReduceSpec, FlowsSpec, StrideSpec, AllGatherSpec, ReduceScatterSpec,
-                     AllToAllSpec, InferenceSpec, BackgroundSpec]
-
 # ---------------------------------------------------------------- experiment
 
 
@@ -203,7 +158,7 @@ class FailureSpec:
 class ExperimentSpec:
     name: str
     fabrics: tuple[Any, ...]
-    workloads: tuple[Any, ...]
+    workloads: tuple[Workload, ...]
     seed: int = 1
     description: str = ""
     run: RunSpec = RunSpec()
@@ -251,7 +206,7 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
             raise SpecError(required, "missing required key")
     fabrics = tuple(_load_kind(FABRIC_KINDS, t, f"fabric[{i}]")
                     for i, t in enumerate(_as_list(doc.pop("fabric"), "fabric")))
-    workloads = tuple(_load_kind(WORKLOAD_KINDS, t, f"workload[{i}]")
+    workloads = tuple(_load_kind(WORKLOADS, t, f"workload[{i}]")
                       for i, t in enumerate(_as_list(doc.pop("workload"), "workload")))
     rest = load(_ExperimentHead, doc, "")
     names = [f.name for f in fabrics]
@@ -263,12 +218,10 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
                           run=rest.run, fabrics=fabrics, workloads=workloads,
                           reference=rest.reference, failures=rest.failure, scale=rest.scale)
     for i, w in enumerate(workloads):
-        if hasattr(w, "check"):
-            w.check(f"workload[{i}]")
-    check_scale(spec.scale, workloads)
+        w.check(f"workload[{i}]")
+    check_scale(spec.scale, [w.units for w in workloads])
     for i, fab in enumerate(fabrics):
-        if hasattr(fab, "check"):
-            fab.check(f"fabric[{i}]")
+        fab.check(f"fabric[{i}]")
         graph = fab.build()
         check_policy(fab, graph, f"fabric[{i}]")
         check_workload_hosts(spec, graph, f"fabric[{i}]")
@@ -300,27 +253,13 @@ class _ExperimentHead:
 
 
 def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str) -> None:
-    """Every host a workload names must exist in the fabric."""
-    from topologies.model import hosts
-    have = set(hosts(graph))
+    """Every host a workload names must exist in the fabric (and the workload's own rules on
+    the fabric's hosts hold: Workload.check_fabric)."""
+    have = fabric_hosts(graph)
     for i, w in enumerate(spec.workloads):
-        named: list[tuple[str, str]] = []
-        if hasattr(w, "named_hosts"):  # fabric.spec.workloads workloads
-            named = [(f"workload[{i}].{k}", h) for k, h in w.named_hosts()]
-        elif isinstance(w, StrideSpec):
-            chosen = list(have) if w.hosts == ("all",) else list(w.hosts)
-            named = [] if w.hosts == ("all",) else [(f"workload[{i}].hosts[{j}]", h)
-                                                    for j, h in enumerate(w.hosts)]
-            if len(set(chosen)) != len(chosen) or len(chosen) < 2:
-                raise SpecError(f"workload[{i}].hosts", "needs at least 2 distinct hosts")
-            if w.stride % len(chosen) == 0:
-                raise SpecError(f"workload[{i}].stride", f"stride {w.stride} is a multiple of the "
-                                f"{len(chosen)} hosts in {fabric_key}: every host would send to itself")
-        elif isinstance(w, FlowsSpec):
-            for j, fl in enumerate(w.flows):
-                named += [(f"workload[{i}].flows[{j}].src", fl.src),
-                          (f"workload[{i}].flows[{j}].dst", fl.dst)]
-        for key, host in named:
+        w.check_fabric(have, f"workload[{i}]", fabric_key)
+        for sub, host in w.named_hosts():
+            key = f"workload[{i}].{sub}"
             check_name(host, key)
             if host not in have:
                 raise SpecError(key, f"host {host!r} is not in {fabric_key} "
