@@ -69,9 +69,13 @@ CONTROL_TCP_FLAGS = (0x10, 0x02, 0x12)
 
 
 def htb_burst_bytes(rate_mbps: float, mtu: int = DEFAULT_MTU) -> int:
-    """HTB burst: at least one full frame (plus slack), and ~1 ms of line rate so high rates are
-    not starved by timer ticks. Below one frame HTB would hold every jumbo frame back."""
-    return max(frame_bytes(mtu) + 86, int(rate_mbps * 1e6 / 8 / 1000))
+    """HTB burst: at least one full frame (plus slack), four above MTU 1500, and ~1 ms of line
+    rate so high rates are not starved by timer ticks. Measured (8 flows x 20 Mbit/s, one
+    userspace switch, MTU 9000): a one-frame burst gave 84% of the line rate, four frames 99%;
+    HTB loses the tokens a full bucket cannot hold, which at jumbo frames is a whole frame's
+    time (3.6 ms at 20 Mbit/s). MTU 1500 keeps its one frame (99.9% measured)."""
+    frames = 1 if mtu <= DEFAULT_MTU else 4
+    return max(frames * (frame_bytes(mtu) + 86), int(rate_mbps * 1e6 / 8 / 1000))
 
 
 def shape_lines(intf: str, rate_mbps: float, queue_packets: int,
