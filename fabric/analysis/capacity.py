@@ -3,7 +3,7 @@
 The userspace OVS datapath pays per packet, not per byte (bench.capacity; README "Capacity"):
 the thread that forwards also runs the kernel's veth and TCP receive work of every frame it
 sends, so what this machine keeps faithful is a number of full-size frames per second of switch
-egress, summed over all switches, whatever the MTU. The prediction converts the plan's peak
+egress, summed over all switches (a little lower for larger frames: FRAME_COST_S). The prediction converts the plan's peak
 switch forwarding (the ideal model's `peak_forwarding_bps`, or for plans too large to replay
 quickly an upper bound: every sending host at line rate over its longest path) into frames per
 second at the fabric's MTU and compares it with the measured budget. The fidelity verdict
@@ -19,11 +19,22 @@ from topologies import model
 from topologies.queues import frame_bytes, graph_mtu
 from traffic.plan import TrafficPlan
 
-# Full-size frames per second of switch egress (all switches summed) this machine kind kept
-# faithful on a full-bisection permutation, per OVS datapath (bench.capacity, README "Capacity"):
-# 2 cores, userspace datapath: ~40k frames/s (480 Mbit/s at MTU 1500 across 3 switches; 2.9
-# Gbit/s at MTU 9000). No figure for the kernel datapath (not available here).
-FRAME_BUDGET_PER_S = {"user": 40_000.0}
+# What one full-size frame of switch egress costs the datapath, per OVS datapath: a fixed part
+# and a per-byte part (copies), fitted to the largest faithful runs of bench.capacity / bench.
+# throughput on this machine kind (2 cores, userspace datapath): ~40k frames/s at MTU 1500 (480
+# Mbit/s of egress across 3 switches) and ~30k frames/s at MTU 9000 (1.9 Gbit/s faithful, 2.4
+# not). No figure for the kernel datapath (not available here).
+FRAME_COST_S = {"user": (23.4e-6, 1.07e-9)}   # (seconds per frame, seconds per byte)
+
+
+def frame_budget_per_s(datapath: str, mtu: int) -> float | None:
+    """Full-size frames/s of switch egress this machine keeps faithful at `mtu` (None: unknown)."""
+    if datapath not in FRAME_COST_S:
+        return None
+    fixed, per_byte = FRAME_COST_S[datapath]
+    return 1.0 / (fixed + per_byte * frame_bytes(mtu))
+
+
 IDEAL_MAX_TRANSFERS = 5_000   # above this, a bound instead of the ideal replay (fabric check < 2 s)
 
 
@@ -92,4 +103,4 @@ def predict(name: str, graph: nx.Graph, plan: TrafficPlan, datapath: str = "user
             peak_forwarding_bps, method = line_rate_bound_bps(graph, plan), "bound"
     return CapacityPrediction(name, mtu, peak_forwarding_bps / 1e6,
                               frames_per_s(peak_forwarding_bps, mtu),
-                              FRAME_BUDGET_PER_S.get(datapath), method)
+                              frame_budget_per_s(datapath, mtu), method)
