@@ -5,7 +5,7 @@
 For each size (leaf/spine shapes in bench.common.SHAPES) and in the same run:
   bare   Mininet with the same ModelTopo, plain Links and the same OVSSwitch datapath; no
          controller, no shaping, no host configuration: build+start, then stop.
-  ours   what fabric.run.engine does: ControllerProcess.start + EmulatedNetwork.start (host
+  ours   what fabric.run.engine does (fabric.run.startup: controller, listening, network) (host
          offloads, ARP, routes, HTB shaping of every port) = build+start; then until the
          controller reports every switch installed (ready); then stop (network + controller).
 Memory: the summed RSS of ovs-vswitchd, ovsdb-server, Mininet's node shells, the controller and
@@ -16,7 +16,6 @@ Each build holds fabric.run.runlock.exclusive_run(), so it waits for other emula
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -24,9 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from controller.process import ControllerProcess
-from fabric.run.emulation import EmulatedNetwork
 from fabric.run.runlock import exclusive_run
+from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from topologies import model
 from topologies.leafspine import build_leaf_spine
 from topologies.mininet_topo import ModelTopo
@@ -73,18 +71,15 @@ def bare(graph: Any, dp: str) -> dict[str, float]:
 
 def ours(graph: Any, dp: str, workdir: Path) -> dict[str, float]:
     """The emulator as fabric.run.engine runs it (controller process + EmulatedNetwork)."""
-    (workdir / "fabric.json").write_text(json.dumps(model.to_description(graph)))
     mem0 = used_memory_mb()
     t = time.monotonic()
-    ctl = ControllerProcess(workdir / "fabric.json", "ecmp", {}, workdir / "controller.log")
-    net = EmulatedNetwork(graph, ctl.port, dp, workdir)
+    ctl, net = make_fabric(graph, "ecmp", {}, dp, workdir)
     try:
-        ctl.start()
-        net.start()
+        bring_up(ctl, net)
         start_s = time.monotonic() - t
         rss = rss_mb(ovs_pids() + node_pids(net.net) + [os.getpid(), ctl.pid or 0])
         t = time.monotonic()
-        ctl.wait_ready(timeout_s=30 + 0.5 * len(model.switches(graph)))
+        ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         ready_s = time.monotonic() - t
         rss = max(rss, rss_mb(ovs_pids() + node_pids(net.net) + [os.getpid(), ctl.pid or 0]))
         mem = used_memory_mb() - mem0
@@ -114,7 +109,7 @@ def main() -> None:
                 with exclusive_run(), tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
                     b = bare(g, dp)
                     o = ours(g, dp, Path(tmp))
-                spines, leaves, per_leaf = SHAPES[hosts]
+                spines, leaves, _ = SHAPES[hosts]
                 rows.append([dp, hosts, f"{spines}x{leaves}", len(model.switches(g)),
                              b["start_s"], o["start_s"], o["start_s"] / b["start_s"],
                              o["ready_s"], o["start_s"] + o["ready_s"], b["stop_s"],

@@ -2,16 +2,18 @@
 
     sudo .venv/bin/python -m bench.capacity [--hosts 16] [--mtus 1500 9000] [--seeds 1]
 
-A full-bisection permutation (stride = hosts per leaf: every flow crosses the spine/NCF tier;
-on the single switch every flow crosses the one switch) of bulk flows sized to last `seconds`
-on the ideal fabric, ramped over per-host rates until a run is no longer faithful. Fabrics:
-`leafspine`: ECMP with every uplink as fast as all its leaf's hosts together, so no hash collision
-limits the goodput (the machine does); `spray`: leaf/spine with per-packet spraying and `ddc`,
-both at exactly full bisection (uplinks at host rate x hosts per leaf / spines); `single`. A rate counts as faithful when, on every seed, the run completed, the fidelity
-verdict is FAITHFUL and the median flow reached >= 95% of its ideal rate (ideal FCT / measured
-FCT, as bench.throughput); `% ideal span` is the stricter aggregate: goodput over the span from
-the first start to the last end against the ideal model's makespan (the slowest flow counts). The table's last column is the capacity prediction `fabric check` would print, so the
-budget in fabric.analysis.capacity can be checked against what was measured.
+A full-bisection permutation (stride = hosts per leaf: every flow crosses the spine/NCF tier; on
+the single switch every flow crosses the one switch) of bulk flows sized to last `seconds` on the
+ideal fabric, ramped over per-host rates until a run is no longer faithful. Fabrics: `leafspine`:
+ECMP with every uplink as fast as all its leaf's hosts together, so no hash collision limits the
+goodput (the machine does); `spray`: leaf/spine with per-packet spraying and `ddc`, both at exactly
+full bisection (uplinks at host rate x hosts per leaf / spines); `single`. A rate counts as
+faithful when, on every seed, the run completed, the fidelity verdict is FAITHFUL and the median
+flow reached >= 95% of its ideal rate (ideal FCT / measured FCT, as bench.throughput); `% ideal
+span` is the stricter aggregate: goodput over the span from the first start to the last end against
+the ideal model's makespan (the slowest flow counts). The table's last column is the capacity
+prediction `fabric check` would print, so the budget in fabric.analysis.capacity can be checked
+against what was measured.
 """
 from __future__ import annotations
 
@@ -58,7 +60,9 @@ def one(kind: str, hosts: int, rate: float, mtu: int, seed: int, seconds: float,
                                 "size_bytes": size}]}, out)
     from traffic.records import read_csv
     recs = [r for r in read_csv(Path(s.run_dir) / "flows.csv") if r.complete]
-    span = max(r.end for r in recs) - min(r.start for r in recs) if recs else float("nan")
+    ends = [r.end for r in recs if r.end is not None]
+    starts = [r.start for r in recs if r.start is not None]
+    span = max(ends) - min(starts) if ends and starts else float("nan")
     goodput = sum(r.bytes for r in recs) * 8 / span / 1e6 if recs else float("nan")
     ideal = (s.ideal.makespan_s if s.ideal else float("nan"))
     ideal_goodput = hosts * size * 8 / ideal / 1e6 if ideal == ideal and ideal > 0 else float("nan")

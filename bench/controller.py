@@ -2,7 +2,8 @@
 
     sudo .venv/bin/python -m bench.controller [--hosts 8 32 64 128] [--policy ecmp]
 
-Order as in fabric.run.engine: the controller process starts, then the Mininet network. From the
+Started as the engine starts it (fabric.run.startup.bring_up: the controller process, then, once
+it listens, the Mininet network). From the
 controller's stdout protocol (controller.process: LISTENING, CONNECTED <sw>, INSTALLED <sw>,
 READY, each stamped on arrival) we report, in seconds from the controller's start:
   listen     the OpenFlow socket listens (process start-up, os-ken import)
@@ -15,15 +16,13 @@ build (max(0, ready - built)) and the flow entries and groups the switches hold 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from controller.process import ControllerProcess
-from fabric.run.emulation import EmulatedNetwork
 from fabric.run.runlock import exclusive_run
+from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from topologies import model
 
 from bench.build import shape_graph
@@ -39,15 +38,12 @@ def count_entries(switches: list[str]) -> tuple[int, int]:
 
 
 def measure(graph, policy: str, dp: str, workdir: Path) -> dict[str, float]:
-    (workdir / "fabric.json").write_text(json.dumps(model.to_description(graph)))
-    ctl = ControllerProcess(workdir / "fabric.json", policy, {}, workdir / "controller.log")
-    net = EmulatedNetwork(graph, ctl.port, dp, workdir)
+    ctl, net = make_fabric(graph, policy, {}, dp, workdir)
     try:
         t0 = time.monotonic()
-        ctl.start()
-        net.start()
+        bring_up(ctl, net)
         built = time.monotonic() - t0
-        ctl.wait_ready(timeout_s=30 + 0.5 * len(model.switches(graph)))
+        ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         ready_at = time.monotonic() - t0
         events = list(ctl.events)
         flows, groups = count_entries(model.switches(graph))

@@ -1,13 +1,8 @@
 """The os-ken application: a thin event pump between OpenFlow switches and a Policy.
 
 Handlers look the switch up in the fabric graph and hand off to the policy; this module only
-tracks connections and install progress and reports it on stdout (one line each, flushed):
-
-    CONNECTED <switch>                 a fabric switch connected; its state is being (re)installed
-    INSTALLED <switch>                 the switch's full state is in (barrier reply received)
-    READY                              every switch of the fabric is installed (once per round)
-    DISCONNECTED <switch>              the switch's connection closed
-    OFPERROR <switch> type=<t> code=<c>  the switch rejected a message
+tracks connections and install progress and reports it on stdout (one line each, flushed:
+CONNECTED, INSTALLED, READY, DISCONNECTED, OFPERROR; the protocol: controller.protocol).
 
 Everything else goes to the log. With a run directory the app also records port counters every
 `stats_interval_s` and the policy's reports (controller.recorder); packet-ins from the policy's
@@ -34,7 +29,7 @@ from os_ken.ofproto import ofproto_v1_3
 
 from topologies.model import switches
 
-from controller import ofmsgs
+from controller import ofmsgs, protocol
 from controller.nftables import NftError, NftTables
 from controller.policies import Policy, PortCounters, Stats
 from controller.recorder import RunRecorder
@@ -43,7 +38,7 @@ LOG = logging.getLogger("controller.app")
 
 # Set by configure() before AppManager instantiates the app (os-ken builds apps by class).
 _SETTINGS: dict[str, Any] = {}
-_OUT_LOCK = threading.Lock()
+emit = protocol.emit  # the protocol's writer (controller.protocol), shared with controller.main
 
 
 def configure(graph: nx.Graph, policy: Policy, out: TextIO | None = None,
@@ -51,8 +46,8 @@ def configure(graph: nx.Graph, policy: Policy, out: TextIO | None = None,
     """Give the app its fabric graph, policy, stdout stream and (optionally) the recorder of
     the run directory's CSV files and the nft adapter (tests pass one with a fake runner);
     call before run_apps."""
-    _SETTINGS.update(graph=graph, policy=policy, out=out or sys.stdout, recorder=recorder,
-                     nft=nft)
+    _SETTINGS.update(graph=graph, policy=policy, recorder=recorder, nft=nft)
+    emit.out = out or sys.stdout
 
 
 def packet_fields(data: bytes) -> dict[str, Any]:
@@ -69,21 +64,13 @@ def packet_fields(data: bytes) -> dict[str, Any]:
     return fields
 
 
-def emit(line: str) -> None:
-    """Write one protocol line to stdout and flush it at once (the engine waits on these)."""
-    out = _SETTINGS.get("out", sys.stdout)
-    with _OUT_LOCK:
-        out.write(line + "\n")
-        out.flush()
-
-
 def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
     """Log, never raise, whatever a handler throws (see the module docstring)."""
     @functools.wraps(handler)
     def wrapper(self: Any, ev: Any) -> None:
         try:
             handler(self, ev)
-        except Exception:  # noqa: BLE001 - a controller must survive its own bugs
+        except Exception:
             LOG.exception("handler %s failed on %s", handler.__name__, type(ev).__name__)
     return wrapper
 
@@ -91,7 +78,7 @@ def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
 class FabricController(app_manager.OSKenApp):
     """Installs the policy's state on every switch of the fabric and reports progress."""
 
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]  # noqa: RUF012 - os-ken reads this class attribute
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -143,7 +130,7 @@ class FabricController(app_manager.OSKenApp):
                 return
         LOG.info("%s (dpid %016x) connected from %s: sending %d messages from policy %s",
                  name, dp.id, dp.address, len(msgs), self.policy.name)
-        emit(f"CONNECTED {name}")
+        emit(protocol.CONNECTED, name)
         for msg in msgs:
             if not dp.send_msg(msg):
                 LOG.warning("%s: connection closing, install aborted", name)
@@ -154,25 +141,31 @@ class FabricController(app_manager.OSKenApp):
             self.pending[dp.id] = final.xid
         dp.send_msg(final)
 
+    def _live(self, dp: Any) -> bool:
+        """Whether `dp` is the switch's current connection (not a stale, replaced one)."""
+        return self.current.get(dp.id) is dp
+
     @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     @_guarded
     def _barrier_reply(self, ev: Any) -> None:
         dp = ev.msg.datapath
         with self.lock:
-            if self.current.get(dp.id) is not dp or self.pending.get(dp.id) != ev.msg.xid:
+            if not self._live(dp) or self.pending.get(dp.id) != ev.msg.xid:
                 return  # an intermediate barrier, or a stale connection's
             del self.pending[dp.id]
             name = self.policy.switch_name(dp.id)
+            if name is None:
+                return
             self.installed.add(name)
             ready = self.installed == self.all_switches and not self.ready_announced
             if ready:
                 self.ready_announced = True
         LOG.info("%s installed (%d/%d switches)", name, len(self.installed),
                  len(self.all_switches))
-        emit(f"INSTALLED {name}")
+        emit(protocol.INSTALLED, name)
         if ready:
             LOG.info("all %d switches installed: READY", len(self.all_switches))
-            emit("READY")
+            emit(protocol.READY)
 
     def _uninstall(self, name: str) -> None:
         """Mark a switch as not installed; the next full round announces READY again."""
@@ -191,7 +184,7 @@ class FabricController(app_manager.OSKenApp):
             return
         name = self.policy.switch_name(dp.id)
         with self.lock:
-            if name is None or self.current.get(dp.id) is not dp:
+            if name is None or not self._live(dp):
                 LOG.info("stale connection of dpid %016x (%s) closed", dp.id, name)
                 return
             del self.current[dp.id]
@@ -200,7 +193,7 @@ class FabricController(app_manager.OSKenApp):
             self._uninstall(name)
             self.policy.switch_down(dp.id, time.monotonic())
         LOG.warning("%s (dpid %016x) disconnected", name, dp.id)
-        emit(f"DISCONNECTED {name}")
+        emit(protocol.DISCONNECTED, name)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg,
                 [HANDSHAKE_DISPATCHER, CONFIG_DISPATCHER, MAIN_DISPATCHER])
@@ -216,7 +209,7 @@ class FabricController(app_manager.OSKenApp):
             offending = f" (offending msg type {data[1]} xid {int.from_bytes(data[4:8], 'big')})"
         LOG.error("%s: OFPT_ERROR type=%d code=%d%s", who, msg.type, msg.code, offending)
         if name is not None:   # a stray connection's errors say nothing about the fabric
-            emit(f"OFPERROR {who} type={msg.type} code={msg.code}")
+            emit(protocol.OFPERROR, f"{who} type={msg.type} code={msg.code}")
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     @_guarded
@@ -231,7 +224,7 @@ class FabricController(app_manager.OSKenApp):
                  msg.reason, desc.state, desc.config, "up" if live else "down")
         with self.lock:
             # A deleted port is the network being torn down (or rebuilt), not a link failure.
-            if name is None or self.current.get(dp.id) is not dp or msg.reason == ofp.OFPPR_DELETE:
+            if name is None or not self._live(dp) or msg.reason == ofp.OFPPR_DELETE:
                 return
             out = self.policy.port_status(dp.id, desc.port_no, live, time.monotonic())
             for sw in sorted(self.nft.applied):
@@ -252,7 +245,7 @@ class FabricController(app_manager.OSKenApp):
         except (NftError, ValueError) as exc:
             LOG.error("%s: nftables ruleset not applied: %s", name, exc)
             if fatal:
-                emit(f"ERROR nftables ruleset for {name} not applied: {exc}")
+                emit(protocol.ERROR, f"nftables ruleset for {name} not applied: {exc}")
             return False
         return True
 
@@ -292,7 +285,7 @@ class FabricController(app_manager.OSKenApp):
         dp = msg.datapath
         fields = packet_fields(msg.data)
         with self.lock:
-            if self.current.get(dp.id) is not dp:
+            if not self._live(dp):
                 return
             out = self.policy.packet_in(dp.id, msg.match.get("in_port", 0), fields,
                                         time.monotonic())
@@ -322,7 +315,7 @@ class FabricController(app_manager.OSKenApp):
             hub.sleep(self.recorder.interval_s)
             try:
                 self._request_records()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 LOG.exception("port statistics request failed")
 
     def _request_records(self) -> None:
@@ -342,7 +335,7 @@ class FabricController(app_manager.OSKenApp):
             hub.sleep(interval)
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 LOG.exception("policy tick failed")
 
     def _installed_datapaths(self) -> list[Any]:

@@ -5,7 +5,7 @@
 
 Reads the fabric description, builds the policy (bad input: `ERROR <message>` on stdout, exit 2,
 before listening), then runs the os-ken app on 127.0.0.1:PORT only. stdout carries the protocol
-lines (see controller.app) plus `LISTENING <port>` once the OpenFlow socket is up; everything else
+lines (controller.protocol), `LISTENING <port>` once the OpenFlow socket is up; everything else
 goes to the log file. With --run-dir the controller writes port_stats.csv (port counters every
 --stats-interval-s) and the policy's report CSV (e.g. moves.csv) there (controller.recorder).
 
@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Any
 
+from controller import protocol
+from controller.protocol import emit
 from topologies.errors import FabricError
 from topologies.model import from_description
 
@@ -52,12 +54,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--watch-stdin", action="store_true",
                     help="exit when stdin reaches EOF (the parent died)")
     return ap.parse_args(argv)
-
-
-def emit(line: str) -> None:
-    """One protocol line on stdout, flushed at once."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def setup_logging(path: str, debug: bool) -> None:
@@ -106,7 +102,7 @@ def own_listener(port: int) -> bool:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    want = "0100007F:%04X" % port
+    want = f"0100007F:{port:04X}"
     with open("/proc/net/tcp") as f:
         for row in f.readlines()[1:]:
             cols = row.split()
@@ -121,13 +117,12 @@ def watch_listener(port: int) -> None:
     while time.monotonic() < deadline:
         if own_listener(port):
             LOG.info("listening on %s:%d", LISTEN_HOST, port)
-            from controller.app import emit as app_emit  # shares the app's stdout lock
-            app_emit(f"LISTENING {port}")
+            emit(protocol.LISTENING, port)
             return
         time.sleep(0.02)
     LOG.error("OpenFlow listener on %s:%d not up after %.0f s", LISTEN_HOST, port,
               LISTEN_TIMEOUT_S)
-    emit(f"ERROR OpenFlow listener on {LISTEN_HOST}:{port} did not come up (see log)")
+    emit(protocol.ERROR, f"OpenFlow listener on {LISTEN_HOST}:{port} did not come up (see log)")
     _exit(1)
 
 
@@ -147,45 +142,47 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log, args.debug)
     LOG.info("controller starting: pid %d, fabric %s, policy %s, params %s, port %d",
              os.getpid(), args.fabric, args.policy, args.params, args.port)
-
-    from controller.policies import make_policy  # imports os-ken message modules only
     try:
-        with open(args.fabric) as f:
-            graph = from_description(json.load(f))
-        try:
-            params = json.loads(args.params)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--params is not JSON: {exc}") from None
-        policy = make_policy(args.policy, graph, params)
-        if not args.stats_interval_s > 0:
-            raise ValueError(f"--stats-interval-s must be > 0, got {args.stats_interval_s}")
-        recorder = None
-        if args.run_dir:
-            from controller.recorder import RunRecorder
-            recorder = RunRecorder(graph, args.run_dir, args.stats_interval_s)
+        graph, policy, recorder = load_inputs(args)
     except (FabricError, OSError, ValueError, KeyError, TypeError) as exc:
         LOG.error("bad input: %s", exc)
-        emit(f"ERROR {exc}")
+        emit(protocol.ERROR, exc)
         logging.shutdown()
         return 2
     if not port_is_free(args.port):
         LOG.error("port %s:%d is already in use", LISTEN_HOST, args.port)
-        emit(f"ERROR port {LISTEN_HOST}:{args.port} is already in use")
+        emit(protocol.ERROR, f"port {LISTEN_HOST}:{args.port} is already in use")
         logging.shutdown()
         return 1
-
     signal.signal(signal.SIGTERM, stop_now)
     signal.signal(signal.SIGINT, stop_now)
+    serve(args, graph, policy, recorder)
+    return 0  # not reached: serve() leaves through _exit
 
-    # app_manager first: importing os_ken.controller.controller first is a circular import.
+
+def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The fabric graph, the policy and (with --run-dir) the run recorder; raises on bad input."""
+    from controller.policies import make_policy  # imports os-ken message modules only
+    with open(args.fabric) as f:
+        graph = from_description(json.load(f))
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--params is not JSON: {exc}") from None
+    policy = make_policy(args.policy, graph, params)
+    if not args.stats_interval_s > 0:
+        raise ValueError(f"--stats-interval-s must be > 0, got {args.stats_interval_s}")
+    recorder = None
+    if args.run_dir:
+        from controller.recorder import RunRecorder
+        recorder = RunRecorder(graph, args.run_dir, args.stats_interval_s)
+    return graph, policy, recorder
+
+
+def configure_os_ken(port: int) -> None:
+    """os-ken's config: listen on 127.0.0.1:port only, and notice closed connections."""
     from os_ken import cfg
-    from os_ken.base.app_manager import AppManager
-    import os_ken.controller.controller  # noqa: F401  registers the --ofp-* CLI options
-
-    from controller import app, ofguard
-    ofguard.install()   # malformed or unexpected messages are logged and dropped, not parsed
-
-    cfg.CONF(args=["--ofp-listen-host", LISTEN_HOST, "--ofp-tcp-listen-port", str(args.port)],
+    cfg.CONF(args=["--ofp-listen-host", LISTEN_HOST, "--ofp-tcp-listen-port", str(port)],
              project="os_ken")
     # With the native hub a closed connection never reaches DEAD_DISPATCHER unless something
     # wakes its send thread (blocked forever in send_q.get(), so Datapath.serve's joinall never
@@ -195,20 +192,29 @@ def main(argv: list[str] | None = None) -> int:
     # inactivity probe closes a really dead connection, and that close is what we detect.
     cfg.CONF.set_override("echo_request_interval", ECHO_INTERVAL_S)
     cfg.CONF.set_override("maximum_unreplied_echo_requests", ECHO_MAX_UNREPLIED)
+
+
+def serve(args: argparse.Namespace, graph: Any, policy: Any, recorder: Any) -> None:
+    """Run the os-ken app until a signal (or stdin EOF with --watch-stdin) ends the process."""
+    # app_manager first: importing os_ken.controller.controller first is a circular import.
+    from os_ken.base.app_manager import AppManager
+    import os_ken.controller.controller  # noqa: F401  registers the --ofp-* CLI options
+
+    from controller import app, ofguard
+    ofguard.install()   # malformed or unexpected messages are logged and dropped, not parsed
+    configure_os_ken(args.port)
     app.configure(graph, policy, sys.stdout, recorder)
     LOG.info("policy %s ready for %d switches", policy.name, len(policy.dpid_to_switch))
-
     threading.Thread(target=watch_listener, args=(args.port,), name="listen-watch",
                      daemon=True).start()
     if args.watch_stdin:
         threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
     try:
         AppManager.run_apps(["controller.app"])
-    except Exception:  # noqa: BLE001 - includes os-ken 4.x's HubThread.kill AttributeError
+    except Exception:
         LOG.exception("os-ken stopped with an error")
         _exit(1)
     _exit(0)
-    return 0  # not reached
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Per-packet spraying in the kernel: nftables rulesets (pure text) and a thin `nft` adapter.
 
 Why nftables: OpenFlow select groups hash per flow, so OVS cannot spray per packet. A netdev
-ingress hook on a switch's host-facing interface can (PLATFORM.md, measured here)::
+ingress hook on a switch's host-facing interface can (measured on the project's machine, docs/benchmarks.md)::
 
     table netdev fabric_ncp1 {
         chain port1 {
@@ -30,6 +30,8 @@ from topologies.model import INTF_NAME, SWITCH_NAME
 LOG = logging.getLogger("controller.nftables")
 TABLE_PREFIX = "fabric_"  # the prefix fabric.run.cleanup looks for
 NUMGEN_MODES = ("inc", "random")
+# whose round-robin counter a sprayed packet advances: its ingress port's, or the switch's
+COUNTERS = ("port", "switch")
 
 
 class NftError(RuntimeError):
@@ -66,17 +68,31 @@ def _verdict(out_intfs: Sequence[str], mode: str) -> str:
 
 
 def spray_ruleset(switch: str, in_intfs: dict[int, str], rules: Sequence[SprayRule],
-                  mode: str = "inc") -> str:
-    """`nft -f` text that (re)creates table fabric_<switch>: one ingress chain per host-facing
-    interface (`in_intfs`: port number -> interface), each with every rule."""
+                  mode: str = "inc", counter: str = "port") -> str:
+    """`nft -f` text that (re)creates table fabric_<switch>. `counter` = "port": one ingress
+    chain per host-facing interface (`in_intfs`: port number -> interface), each with every rule,
+    so each port round-robins on its own; "switch": one chain hooked on all of them
+    (`devices = {...}`), so all host ports share each rule's counter and the switch as a whole
+    deals its packets round-robin over the uplinks (COUNTERS)."""
     if mode not in NUMGEN_MODES:
         raise ValueError(f"numgen mode must be one of {NUMGEN_MODES}, got {mode!r}")
+    if counter not in COUNTERS:
+        raise ValueError(f"counter must be one of {COUNTERS}, got {counter!r}")
     table = table_name(switch)
     lines = [f"# per-packet spraying at {switch} (controller.nftables)",
              f"table netdev {table}", f"delete table netdev {table}", f"table netdev {table} {{"]
-    for port, intf in sorted(in_intfs.items()):
-        lines += [f"\tchain port{int(port)} {{",
-                  f"\t\ttype filter hook ingress device {_intf(intf)} priority 0; policy accept;"]
+    ports = sorted(in_intfs.items())
+    chains = [ports] if counter == "switch" and ports else [[p] for p in ports]
+    for chain in chains:
+        if counter == "switch":
+            devices = ", ".join(_intf(intf) for _, intf in chain)
+            lines += ["\tchain ports {",
+                      f"\t\ttype filter hook ingress devices = {{ {devices} }} priority 0; "
+                      "policy accept;"]
+        else:
+            lines += [f"\tchain port{int(chain[0][0])} {{",
+                      f"\t\ttype filter hook ingress device {_intf(chain[0][1])} priority 0; "
+                      "policy accept;"]
         for rule in rules:
             if not rule.dst_ips:
                 continue

@@ -36,7 +36,8 @@ APPLY_ACTIONS, WRITE_ACTIONS = 4, 3
 
 
 def _u16(buf: bytes, offset: int) -> int:
-    return struct.unpack_from("!H", buf, offset)[0]
+    value: int = struct.unpack_from("!H", buf, offset)[0]
+    return value
 
 
 def _tlvs(buf: bytes, start: int, end: int, minimum: int, what: str, align: int = 1,

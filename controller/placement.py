@@ -14,19 +14,21 @@ Units: whatever the capacities use (the adaptive policy uses Mbit/s).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Iterable, Mapping, Sequence
+from typing import Hashable, Iterable, Mapping, Sequence, TypeVar
+
+K = TypeVar("K", bound=Hashable)  # a host, or a link
 
 EPS = 1e-9
 MAX_ROUNDS = 1000
 
 
-def estimate_demands(flows: Sequence[tuple[Hashable, Hashable]],
-                     capacity: Mapping[Hashable, float]) -> list[float]:
+def estimate_demands(flows: Sequence[tuple[K, K]],
+                     capacity: Mapping[K, float]) -> list[float]:
     """Natural demand of each (src, dst) flow, given every host's NIC capacity."""
     demand = [0.0] * len(flows)
     converged = [False] * len(flows)
-    by_src: dict[Hashable, list[int]] = defaultdict(list)
-    by_dst: dict[Hashable, list[int]] = defaultdict(list)
+    by_src: dict[K, list[int]] = defaultdict(list)
+    by_dst: dict[K, list[int]] = defaultdict(list)
     for i, (s, d) in enumerate(flows):
         by_src[s].append(i)
         by_dst[d].append(i)
@@ -67,15 +69,15 @@ def estimate_demands(flows: Sequence[tuple[Hashable, Hashable]],
     return demand
 
 
-def fits(links: Iterable[Hashable], demand: float, reserved: Mapping[Hashable, float],
-         capacity: Mapping[Hashable, float]) -> bool:
+def fits(links: Iterable[K], demand: float, reserved: Mapping[K, float],
+         capacity: Mapping[K, float]) -> bool:
     """Whether every link has room for `demand` on top of what is reserved."""
     return all(reserved.get(link, 0.0) + demand <= capacity[link] + EPS for link in links)
 
 
-def first_fit(demand: float, candidates: Sequence[Iterable[Hashable]],
-              reserved: Mapping[Hashable, float],
-              capacity: Mapping[Hashable, float]) -> int | None:
+def first_fit(demand: float, candidates: Sequence[Iterable[K]],
+              reserved: Mapping[K, float],
+              capacity: Mapping[K, float]) -> int | None:
     """Index of the first candidate path that fits `demand`, or None."""
     for i, links in enumerate(candidates):
         if fits(links, demand, reserved, capacity):
@@ -83,7 +85,7 @@ def first_fit(demand: float, candidates: Sequence[Iterable[Hashable]],
     return None
 
 
-def reserve(links: Iterable[Hashable], demand: float, reserved: dict[Hashable, float]) -> None:
+def reserve(links: Iterable[K], demand: float, reserved: dict[K, float]) -> None:
     """Add `demand` to every link's reservation."""
     for link in links:
         reserved[link] = reserved.get(link, 0.0) + demand

@@ -2,12 +2,8 @@
 
 Why a process: os-ken owns its threads, sockets and global config, and can only be stopped by
 exiting (see controller.main); a child process keeps that away from the engine and lets a run
-observe controller death. Progress is event-driven: a reader thread parses stdout lines
-
-    LISTENING <port> | CONNECTED <sw> | INSTALLED <sw> | READY | DISCONNECTED <sw> |
-    OFPERROR <sw> type=<t> code=<c> | ERROR <message>
-
-and wakes whoever waits in wait_ready / wait_listening.
+observe controller death. Progress is event-driven: a reader thread parses the stdout protocol
+lines (controller.protocol) and wakes whoever waits in wait_ready / wait_listening.
 """
 from __future__ import annotations
 
@@ -24,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
+from controller import protocol
 from topologies.errors import RunError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +31,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on `host` that is free right now (bind to port 0, read it back)."""
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class ControllerProcess:
@@ -76,7 +74,7 @@ class ControllerProcess:
                     "--stats-interval-s", f"{self.stats_interval_s:g}"]
         return cmd + (["--debug"] if self.debug else [])
 
-    def start(self) -> "ControllerProcess":
+    def start(self) -> ControllerProcess:
         """Spawn the controller; returns at once (use wait_ready)."""
         if self._proc is not None:
             raise RunError("controller already started")
@@ -119,7 +117,7 @@ class ControllerProcess:
             self._reader.join(timeout_s)
         return proc.returncode
 
-    def __enter__(self) -> "ControllerProcess":
+    def __enter__(self) -> ControllerProcess:
         return self.start() if self._proc is None else self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -227,25 +225,22 @@ class ControllerProcess:
             self._cond.notify_all()
 
     def _handle(self, line: str) -> None:
-        kind, _, arg = line.partition(" ")
+        kind, arg = protocol.parse(line)
         with self._cond:
             self.events.append((time.monotonic(), kind, arg))
-            if kind == "LISTENING":
+            if kind == protocol.LISTENING:
                 self._listening = True
-            elif kind == "CONNECTED":
+            elif kind in (protocol.CONNECTED, protocol.DISCONNECTED):
                 self._installed.discard(arg)
                 self._ready_now = False
-            elif kind == "INSTALLED":
+            elif kind == protocol.INSTALLED:
                 self._installed.add(arg)
-            elif kind == "READY":
+            elif kind == protocol.READY:
                 self._ready_count += 1
                 self._ready_now = True
-            elif kind == "DISCONNECTED":
-                self._installed.discard(arg)
-                self._ready_now = False
-            elif kind == "OFPERROR":
+            elif kind == protocol.OFPERROR:
                 self.ofp_errors.append(arg)
-            elif kind == "ERROR":
+            elif kind == protocol.ERROR:
                 self._error = arg
             else:
                 self._other_lines.append(line)

@@ -43,7 +43,7 @@ class RunRecorder:
 
     def _open(self, name: str, columns: Iterable[str]) -> Any:
         if name not in self._files:
-            f = open(self.run_dir / name, "w", newline="")
+            f = open(self.run_dir / name, "w", newline="")  # noqa: SIM115 - open until close()
             writer = csv.writer(f)
             writer.writerow(list(columns))
             f.flush()

@@ -91,7 +91,7 @@ class FakeFlowTable:
         self.now = 0.0   # the switch's clock (s): tests advance it; flow durations use it
 
     # ------------------------------------------------------------ applying messages
-    def apply_all(self, msgs: Iterable[Any]) -> "FakeFlowTable":
+    def apply_all(self, msgs: Iterable[Any]) -> FakeFlowTable:
         for msg in msgs:
             self.apply(msg)
         return self
@@ -188,9 +188,9 @@ class FakeFlowTable:
         """Highest-priority flow of `table_id` matching the packet."""
         found = None
         for f in self.flows:
-            if f.table_id == table_id and _matches(f.match, packet):
-                if found is None or f.priority > found.priority:
-                    found = f
+            if (f.table_id == table_id and _matches(f.match, packet)
+                    and (found is None or f.priority > found.priority)):
+                found = f
         return found
 
     def process(self, packet: dict[str, Any], table_id: int = 0) -> Forwarding:
@@ -248,7 +248,7 @@ class FakeFlowTable:
             age = self.now - f.created
             out.append(parser.OFPFlowStats(
                 table_id=f.table_id, duration_sec=int(age),
-                duration_nsec=int(round((age - int(age)) * 1e9)), priority=f.priority,
+                duration_nsec=round((age - int(age)) * 1e9), priority=f.priority,
                 idle_timeout=f.idle_timeout, hard_timeout=0, flags=0, cookie=f.cookie,
                 packet_count=f.n_packets, byte_count=f.n_bytes,
                 match=parser.OFPMatch(**f.match), instructions=inst))

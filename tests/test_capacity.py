@@ -58,9 +58,9 @@ def test_frames_and_unknown_datapath():
 
 def test_huge_plans_are_refused_naming_the_key():
     big = {"kind": "alltoall", "size_bytes": "1MB", "channels": 64, "iterations": 1000}
-    with pytest.raises(SpecError, match=r"workload\[0\]\.iterations"):
+    with pytest.raises(SpecError, match=r"workload\[0\]: 15,360,000 transfers .* more than 200,000"):
         stride(1500, 10, workload=big)
-    with pytest.raises(SpecError, match=r"workload\[0\]\.channels"):
+    with pytest.raises(SpecError, match=r"workload\[0\]: .* more than 200,000"):
         stride(1500, 10, hosts_per_leaf=64, workload={**big, "iterations": 1})
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from fabric import cli
-from fabric.analysis.comparison import Comparison, RunMetrics, Stat, WorkloadRun, aggregate, check_comparable, measure_run, reference_fabric
+from fabric.analysis.comparison import (Comparison, RunMetrics, Stat, WorkloadRun, aggregate, check_comparable,
+                                        measure_run, reference_fabric)
 from fabric.report.compare_text import format_comparison
 from fabric.run.compare import run_comparison
 from fabric.report.compare_files import CSV_COLUMNS, PLOTS, write_report
@@ -30,6 +31,7 @@ def summary(fabric, seed, status="complete", colls=(), fct=None, run_dir="/nonex
     s.collectives = [CollectiveResult(cid, "allreduce", "ring", 4, 4_000_000, 6, True, jct, 0, busbw,
                                       2.4, busbw / 20) for cid, jct, busbw in colls]
     s.fct_by_workload = {"ar": fct or Distribution.of([1.0, 2.0, 3.0])}
+    s.fidelity = {"faithful": True, "reasons": []}
     return s
 
 
@@ -38,14 +40,14 @@ def record(i, start, end, workload="ar", group="ar/it0", complete=True):
                       end - start if complete else None, workload, group, 0, complete)
 
 
-def run(fabric, seed, jct, status="complete", busbw=10.0, p99=0.5, mmr=None):
-    """A fabricated RunMetrics: one workload 'ar' with the given JCT."""
+def run(fabric, seed, jct, status="complete", busbw=10.0, p99=0.5, mmr=None, faithful=True):
+    """A fabricated RunMetrics: one workload 'ar' with the given JCT (faithful unless told)."""
     from fabric.analysis.links import TierBalance
     bal = None if mmr is None else TierBalance("fabric", 8, 0.5, 0.5 * mmr, mmr, 0.9)
     return RunMetrics(fabric, fabric, "ecmp", seed, status, None if status == "complete" else "x",
                       f"/runs/{fabric}-{seed}", 10.0, {"topology": fabric},
                       {"ar": WorkloadRun(jct, jct / 2, busbw, p99 / 2, p99, 6, 6)},
-                      fct_s=(0.1, 0.2, p99), link_balance=bal)
+                      fct_s=(0.1, 0.2, p99), link_balance=bal, faithful=faithful)
 
 
 # ---------------------------------------------------------------- pure parts
@@ -125,17 +127,25 @@ def test_json_document_is_plain_and_stable():
                   [1], ["ar"], "single", report_dir="/r")
     d = json.loads(json.dumps(c.to_dict()))
     assert set(d) == {"format", "experiment", "spec_path", "report_dir", "seeds", "reference",
-                      "workloads", "all_complete", "interrupted", "elapsed_s", "fabrics", "runs"}
+                      "workloads", "all_complete", "interrupted", "elapsed_s", "fabrics", "runs",
+                      "include_unfaithful", "runs_not_faithful", "head_to_head"}
+    assert d["format"] == 2
     f = d["fabrics"][0]
     assert set(f) == {"name", "kind", "policy", "reference", "setup", "runs", "runs_complete",
-                      "excluded", "workloads", "links"}
+                      "runs_faithful", "runs_counted", "excluded", "unfaithful", "workloads",
+                      "links"}
     assert set(f["workloads"]["ar"]) == {"jct_s", "iteration_jct_s", "busbw_mbps", "fct_p50_s",
                                          "fct_p99_s", "jct_ratio", "iteration_jct_ratio",
-                                         "busbw_ratio", "fct_p99_ratio"}
+                                         "busbw_ratio", "fct_p99_ratio", "ideal_jct_s", "x_ideal",
+                                         "ecmp_penalty"}
     assert set(f["workloads"]["ar"]["jct_s"]) == {"n", "mean", "stdev", "cv", "min", "max"}
-    assert set(f["links"]) == {"links", "util_mean", "util_max", "mmr", "jain", "per_link"}
-    assert set(d["runs"][0]) == {"fabric", "seed", "status", "error", "run_dir", "elapsed_s",
-                                 "workloads", "links"}
+    assert set(f["links"]) == {"links", "util_mean", "util_max", "mmr", "jain", "per_link",
+                               "per_seed"}
+    assert set(d["runs"][0]) == {"fabric", "seed", "status", "error", "faithful",
+                                 "fidelity_reasons", "counted", "run_dir", "elapsed_s",
+                                 "workloads", "ideal_jct_s", "links"}
+    assert set(d["head_to_head"][0]) == {"workload", "a", "b", "seeds", "jct_ratios", "jct_ratio",
+                                         "ci_low", "ci_high", "level", "resolved", "verdict"}
     assert d["fabrics"][1]["links"] is None and d["runs"][1]["links"] is None
 
 
@@ -197,7 +207,7 @@ def test_report_files_csv_rows_and_html(tmp_path):
     with open(tmp_path / "compare.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == CSV_COLUMNS
-    assert [r["row_type"] for r in rows] == ["run"] * 4 + ["aggregate"] * 2
+    assert [r["row_type"] for r in rows] == ["run"] * 4 + ["aggregate"] * 2 + ["pair"]
     agg = {r["fabric"]: r for r in rows if r["row_type"] == "aggregate"}
     assert float(agg["leafspine"]["jct_s"]) == 12.0 and agg["leafspine"]["runs_complete"] == "1"
     assert float(agg["leafspine"]["jct_ratio"]) == pytest.approx(12.0 / 8.1)

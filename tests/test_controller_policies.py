@@ -1,6 +1,8 @@
 """Policies against FAKE switches: fabric + policy + packet -> output ports. No root, no OVS."""
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import pytest
 
 from controller.policies import POLICIES, Policy, Stats, make_policy
@@ -193,7 +195,7 @@ def test_params_must_be_a_table(fabric):
 
 def test_param_types_are_checked_against_defaults(fabric):
     class Tuned(Policy):
-        PARAMS = {"threshold": 0.5, "enabled": True}
+        PARAMS: ClassVar[dict[str, Any]] = {"threshold": 0.5, "enabled": True}
 
         def switch_state(self, dp, switch, now):
             return []

@@ -89,7 +89,7 @@ def listeners(pid: int) -> list[str]:
 
 
 def test_installs_reinstalls_and_stops(leaf_spine):
-    g, bridges, ctl = leaf_spine
+    _, bridges, ctl = leaf_spine
     ctl.start()
     ctl.wait_listening(10)
     assert listeners(ctl.pid) == [f"127.0.0.1:{ctl.port}"]   # nothing beyond loopback
@@ -161,9 +161,9 @@ def test_bad_policy_fails_fast(tmp_path):
 
 def test_bad_params_fail_fast(tmp_path):
     _, path = write_fabric(tmp_path, 1, 1)
-    with ControllerProcess(path, "ecmp", {"bogus": 1}, tmp_path / "c.log") as ctl:
-        with pytest.raises(RunError, match="bogus"):
-            ctl.wait_ready(20)
+    with ControllerProcess(path, "ecmp", {"bogus": 1}, tmp_path / "c.log") as ctl, \
+            pytest.raises(RunError, match="bogus"):
+        ctl.wait_ready(20)
     assert ctl.returncode == 2
 
 
@@ -174,9 +174,8 @@ def test_busy_port_is_an_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         with ControllerProcess(path, "ecmp", {}, tmp_path / "c.log",
-                               port=s.getsockname()[1]) as ctl:
-            with pytest.raises(RunError, match="in use"):
-                ctl.wait_listening(10)
+                               port=s.getsockname()[1]) as ctl, pytest.raises(RunError, match="in use"):
+            ctl.wait_listening(10)
 
 
 def test_sigkill_is_noticed(tmp_path):

@@ -36,7 +36,7 @@ class SysfsSampler:
                 except (OSError, ValueError):
                     pass
 
-    def __enter__(self) -> "SysfsSampler":
+    def __enter__(self) -> SysfsSampler:
         self._thread.start()
         return self
 

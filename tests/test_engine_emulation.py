@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fabric.run import registry
 from fabric.run.cleanup import leftovers
 from fabric.run.engine import run_experiment
 from fabric.run.runlock import exclusive_run
@@ -31,6 +32,16 @@ def small_spec(size="2MB", deadline_s=60.0, iterations=1):
                       "hosts": ["h1", "h2", "h3", "h4"]},
                      {"kind": "flows", "flows": [{"src": "h1", "dst": "h4", "size_bytes": "500kB"}]}],
     })
+
+
+def wait_for_workload(proc: subprocess.Popen, out: Path) -> None:
+    """Until the run's workload is running: first its run lock (engine.log appears once the run
+    holds it; other runs on the machine may hold it for minutes), then 30 s for the agents."""
+    for pattern, timeout_s in (("*/engine.log", 3600), ("*/agents/*.recv.csv", 30)):
+        deadline = time.monotonic() + timeout_s
+        while not list(out.glob(pattern)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
 
 
 def assert_clean():
@@ -78,11 +89,10 @@ def test_signal_during_run_cleans_up(tmp_path, sig, code):
                     .replace('size_bytes = "4MB"', 'size_bytes = "40MB"'))
     out = tmp_path / "runs"
     proc = subprocess.Popen(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not list(out.glob("*/agents/*.recv.csv")):  # the workload is running
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job inherits SIGINT ignored: undo that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wait_for_workload(proc, out)
     time.sleep(1.0)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -120,27 +130,59 @@ def test_clean_removes_what_a_killed_run_left(tmp_path):
     proc = subprocess.Popen(FABRIC + ["run", str(spec), "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not list(out.glob("*/agents/*.recv.csv")):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_workload(proc, out)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert leftovers(), "a killed run should have left its network behind"
-    res = subprocess.run(FABRIC + ["clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    dry = subprocess.run(FABRIC + ["clean", "--dry-run", "--wait"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=3600)
+    assert dry.returncode == 0 and "would remove ovs bridge" in dry.stdout
+    assert leftovers(), "--dry-run removed something"
+    res = subprocess.run(FABRIC + ["clean", "--wait"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=3600)
     assert res.returncode == 0 and "removed" in res.stdout
     assert_clean()
 
 
-def test_run_refuses_to_build_over_leftovers(tmp_path):
-    """A stale bridge named like ours would clash with the new network: fail clearly instead."""
-    with exclusive_run():
-        subprocess.run(["ovs-vsctl", "add-br", "s99", "--", "set", "bridge", "s99",
-                        "datapath_type=netdev"], check=True)
-    try:
-        summary = run_experiment(small_spec(), None, tmp_path)
-        assert summary.status == "failed" and "fabric clean" in summary.error
-        assert "s99" in summary.error
-    finally:
-        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s99"], check=True)
+def _add_bridge(name: str) -> None:
+    subprocess.run(["ovs-vsctl", "add-br", name, "--", "set", "bridge", name,
+                    "datapath_type=netdev"], check=True)
+
+
+def test_run_refuses_to_build_over_a_dead_runs_leftovers(tmp_path):
+    """A bridge a killed run registered is in the way: fail, pointing at `fabric clean`,
+    which removes it (and only it)."""
+    stale = registry.REGISTRY_DIR / "1-1.json"  # as a run killed with SIGKILL leaves it
+    with exclusive_run():  # one hold: no other run sees our fake leftover
+        _add_bridge("s99")
+        stale.write_text(json.dumps({"owner": 1, "bridges": ["s99"], "processes": []}))
+        try:
+            summary = run_experiment(small_spec(), None, tmp_path)
+            assert summary.status == "failed" and "fabric clean" in summary.error
+            assert "s99" in summary.error
+            # --force: we hold the lock ourselves (clean would otherwise wait for us)
+            res = subprocess.run(FABRIC + ["clean", "--force"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=60)
+            assert res.returncode == 0 and "removed ovs bridge s99" in res.stdout
+            assert not stale.exists()
+        finally:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s99"], check=True)
+            stale.unlink(missing_ok=True)
+    assert_clean()
+
+
+def test_run_refuses_to_build_over_bridges_it_does_not_own(tmp_path):
+    """A bridge with one of the fabric's names that no run registered (a Mininet session of
+    the user's own): the run fails naming it, and `fabric clean` leaves it alone."""
+    with exclusive_run():  # one hold: no other run sees our bridge
+        _add_bridge("s1")
+        try:
+            summary = run_experiment(small_spec(), None, tmp_path)
+            assert summary.status == "failed" and "no run of this project" in summary.error
+            assert "s1" in summary.error
+            res = subprocess.run(FABRIC + ["clean", "--dry-run", "--force"], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0 and "s1" not in res.stdout
+        finally:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", "s1"], check=True)
     assert_clean()

@@ -5,7 +5,8 @@ import pytest
 
 from fabric.run import samplers
 from fabric.run.samplers import CLK_TCK, CpuSampler, read_machine, read_process
-from fabric.analysis.fidelity import CpuSample, active_utilisation, assess, best_utilisation, cpu_stats, kernel_drops, read_cpu_csv, windows
+from fabric.analysis.fidelity import (CpuSample, active_utilisation, assess, best_utilisation, cpu_stats,
+                                      kernel_drops, read_cpu_csv, windows)
 from fabric.report.summary import format_fidelity
 from fabric.analysis.links import LinkSample
 

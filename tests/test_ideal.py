@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from fabric.analysis.ideal import WireModel, ecmp_average, equal_cost_paths, fct_slowdown, ideal_plan, max_min_rates, spread_shares
+from fabric.analysis.ideal import (WireModel, ecmp_average, equal_cost_paths, fct_slowdown, ideal_plan,
+                                   max_min_rates, spread_shares)
 from topologies.leafspine import build_leaf_spine
 from topologies.single import build_single_switch
 from traffic.collectives import ring_allreduce

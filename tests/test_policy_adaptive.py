@@ -162,7 +162,7 @@ def test_two_elephants_on_one_uplink_are_separated_and_the_move_reported():
     assert run.policy.take_reports() == []
     # separated now: the next intervals move nothing
     for _ in range(3):
-        assert run.advance(0.5, {k: 20.0 for k in traffic}) == []
+        assert run.advance(0.5, dict.fromkeys(traffic, 20.0)) == []
 
 
 def test_flows_already_apart_and_mice_are_left_alone():
@@ -184,7 +184,7 @@ def test_ack_streams_are_never_elephants():
     two_flows(run, ports)
     run.now += 0.5
     run.fab.tick(0.5)
-    for (src, sport), pkt in run.flows.items():   # 5 Mbit/s of 66-byte packets
+    for (src, _sport), pkt in run.flows.items():   # 5 Mbit/s of 66-byte packets
         run.fab.send(src, pkt, int(5 * MBIT * 0.5), packets=int(5 * MBIT * 0.5 / 66))
     for sw in ("l1", "l2"):
         t = run.fab.tables[sw]

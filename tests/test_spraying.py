@@ -22,6 +22,19 @@ DDC_NCP1 = """\
 table netdev fabric_ncp1
 delete table netdev fabric_ncp1
 table netdev fabric_ncp1 {
+\tchain ports {
+\t\ttype filter hook ingress devices = { "ncp1-eth1", "ncp1-eth2" } priority 0; policy accept;
+\t\tip daddr { 10.0.0.3, 10.0.0.4 } fwd to numgen inc mod 2 map { 0 : "ncp1-eth3", 1 : "ncp1-eth4" }
+\t}
+}
+"""
+
+# `counter = "port"`: each host port keeps its own round-robin counter (`spray`'s default)
+DDC_NCP1_PER_PORT = """\
+# per-packet spraying at ncp1 (controller.nftables)
+table netdev fabric_ncp1
+delete table netdev fabric_ncp1
+table netdev fabric_ncp1 {
 \tchain port1 {
 \t\ttype filter hook ingress device "ncp1-eth1" priority 0; policy accept;
 \t\tip daddr { 10.0.0.3, 10.0.0.4 } fwd to numgen inc mod 2 map { 0 : "ncp1-eth3", 1 : "ncp1-eth4" }
@@ -56,6 +69,19 @@ def dpid(g, sw: str) -> int:
 def test_nft_golden_text_for_a_ddc_ncp():
     g = build_ddc(2, 2, 2, host_rate_mbps=20)
     assert make_policy("ddc", g).nft_ruleset("ncp1") == DDC_NCP1
+
+
+def test_ddc_counter_per_port_and_spray_default_per_port():
+    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    assert make_policy("ddc", g, {"counter": "port"}).nft_ruleset("ncp1") == DDC_NCP1_PER_PORT
+    ls = build_leaf_spine(2, 2, 2, host_rate_mbps=20, fabric_rate_mbps=20)
+    assert "chain port1 {" in make_policy("spray", ls).nft_ruleset("l1")
+
+
+def test_unknown_spray_counter_is_a_spec_error():
+    with pytest.raises(SpecError) as e:
+        make_policy("ddc", build_ddc(2, 2, 2, host_rate_mbps=20), {"counter": "flow"})
+    assert e.value.key == "params.counter"
 
 
 def test_nft_rules_single_uplink_unreachable_and_random():
@@ -135,7 +161,7 @@ def test_spray_on_leaf_spine_matches_ddc_mechanism():
     assert t["l1"].lookup(ipv4("10.0.0.3", in_port=3)) == [3, 4]  # transit (after failures)
     assert t["s2"].lookup(ipv4("10.0.0.3", in_port=1)) == [2]
     assert p.nft_ruleset("s1") is None
-    assert p.nft_ruleset("l2") == DDC_NCP1.replace("ncp1", "l2").replace(
+    assert p.nft_ruleset("l2") == DDC_NCP1_PER_PORT.replace("ncp1", "l2").replace(
         "10.0.0.3, 10.0.0.4", "10.0.0.1, 10.0.0.2")
 
 

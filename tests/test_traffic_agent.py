@@ -41,7 +41,7 @@ class Agent:
     def __init__(self, me: str, plan: Path, hosts: Path, port: int, out: Path,
                  *extra: str):
         self.me, self.port = me, port
-        self.err = open(out / f'{me}.stderr', 'w')
+        self.err = open(out / f'{me}.stderr', 'w')  # noqa: SIM115 - closed by stop()
         self.p = subprocess.Popen(
             [sys.executable, '-m', 'traffic.agent', '--plan', str(plan), '--hosts', str(hosts),
              '--me', me, '--port', str(port), '--out', str(out), *extra],
@@ -264,3 +264,59 @@ def test_deadline_and_short_read(tmp_path):
     assert _rows(tmp_path / 'h1.recv.csv') == []
     (row,) = _rows(tmp_path / 'h2.send.csv')
     assert row['error'].startswith('not started: deadline passed')
+
+
+def test_persistent_connections_carry_a_ring_and_tokens(tmp_path):
+    """A 2-channel ring all-reduce over one connection per (peer, channel), opened on CONNECT
+    before t0, and a cold connection opened at its first transfer's start: every message
+    arrives framed, ports follow (seed, key), one connection row per connection."""
+    from traffic import connections
+    from traffic.collectives import split_channels
+    names = ['h1', 'h2', 'h3']
+    hosts = {h: _ip(41 + i) for i, h in enumerate(names)}
+    ring, colls = ring_allreduce_iterations(names, 300_001, 'ar', iterations=2, gap_s=0.02)
+    ring = split_channels(ring, 2)
+    ring, conns = connections.collective(ring)
+    tokens = [Transfer(len(ring) + j, 'h3', 'h1', 64, start_s=0.1, gap_s=0.01 * j,
+                       workload='llm', group='llm/r0', step=2 + j) for j in range(5)]
+    tokens, tconns = connections.inference(tokens, token_step0=2, kv_step=1)
+    plan = TrafficPlan('persistent', seed=3, transfers=tuple(ring + tokens),
+                       collectives=tuple(colls), connections=conns + tconns)
+    plan.validate(hosts)
+    assert len(conns) == 2 * len(names) and not tconns[0].warm
+    agents = _start(tmp_path, plan, hosts, names, '--deadline-s', '20')
+    try:
+        for a in agents.values():
+            a.p.stdin.write('CONNECT\n')
+            a.p.stdin.flush()
+        for a in agents.values():
+            assert a.expect(10) == 'CONNECTED', (tmp_path / f'{a.me}.stderr').read_text()
+        t0 = time.time() + 0.2
+        for a in agents.values():
+            a.go(t0)
+        for a in agents.values():
+            assert a.expect(20) == 'DONE', (tmp_path / f'{a.me}.stderr').read_text()
+    finally:
+        for a in agents.values():
+            a.kill()
+    recs = collect(tmp_path, plan)
+    assert all(r.complete for r in recs), [r for r in recs if not r.complete]
+    rows = [r for h in names for r in _rows(tmp_path / f'{h}.conn.csv')]
+    assert sorted(r['conn'] for r in rows) == sorted(c.key for c in plan.connections)
+    by_key = {r['conn']: r for r in rows}
+    for c in plan.connections:
+        row = by_key[c.key]
+        assert int(row['messages']) == sum(t.conn == c.key for t in plan.transfers)
+        assert int(row['sport']) == source_port(plan.seed, c.key)
+        assert float(row['handshake_s']) > 0 and float(row['min_rtt_s']) >= 0
+        # warm ones opened before t0, the cold one at t0 + its first start
+        if c.warm:
+            assert float(row['established']) < t0
+        else:
+            assert float(row['opened']) >= t0 + 0.1 - 1e-3
+    sends = {int(r['id']): r for h in names for r in _rows(tmp_path / f'{h}.send.csv')}
+    assert all(sends[t.id]['conn'] == t.conn for t in plan.transfers)
+    by_id = {r.flow_id: r for r in recs}
+    for t in plan.transfers:        # dependencies and gaps still hold on shared connections
+        for dep in t.after:
+            assert by_id[t.id].start >= by_id[dep].end + t.gap_s - 1e-3

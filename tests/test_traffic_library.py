@@ -235,7 +235,7 @@ def test_job_rejections():
 
 # ---- inference -------------------------------------------------------------------------------
 def test_model_profiles_follow_the_kv_formula():
-    assert inference.PROFILES['70b'].kv_bytes_per_token == 327_680        # REFERENCE.md
+    assert inference.PROFILES['70b'].kv_bytes_per_token == 327_680        # 2 x 80 layers x 8 KV heads x 128 x 2 B
     assert inference.PROFILES['8b'].kv_bytes_per_token == 131_072
     for p in inference.PROFILES.values():
         assert p.kv_bytes_per_token == 2 * p.layers * p.kv_heads * p.head_dim * p.dtype_bytes
@@ -288,7 +288,7 @@ def test_request_transfers_shape_sizes_and_deps():
     for t in ts:
         by_group.setdefault(t.group, []).append(t)
     assert list(by_group) == ['llm/r0', 'llm/r1', 'llm/r2']
-    for req, (gid, parts) in zip(reqs, by_group.items()):
+    for req, (_gid, parts) in zip(reqs, by_group.items()):
         prompt, kv, *tokens = parts
         p, d = ('p1', 'd1') if req.index % 2 == 0 else ('p2', 'd2')
         assert (prompt.src, prompt.dst, prompt.step) == ('c1', p, inference.STEP_PROMPT)
@@ -401,7 +401,7 @@ def test_shipped_cdfs_are_the_published_points():
 
 def test_cdf_file_rejections(tmp_path):
     for text, match in [('10,0.5\n5,1.0\n', 'increase'), ('10,0.5\n20,0.9\n', 'last'),
-                        ('10;1\n', 'expected'), ('a,b\n', 'not numbers'),
+                        ('10;1\n', 'expected'), ('a,b\n', 'whole number'),
                         ('# none\n', 'no points')]:
         p = tmp_path / 'c.csv'
         p.write_text(text)

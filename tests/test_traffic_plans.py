@@ -49,7 +49,7 @@ def test_ring_remainder_exact_totals(n, size):
     # every chunk is sent n-1 times in each phase
     for phase in (range(n - 1), range(n - 1, 2 * (n - 1))):
         per_chunk = Counter(t.chunk for t in ts if t.step in phase)
-        assert per_chunk == {c: n - 1 for c in range(n)}
+        assert per_chunk == dict.fromkeys(range(n), n - 1)
     # each host sends everything except chunks (r+1) and (r+2): exact per-host totals
     chunks = chunk_sizes(size, n)
     for r, h in enumerate(HOSTS[:n]):

@@ -107,7 +107,7 @@ def test_a_new_kind_is_validated_by_key_path(fanin, workload, key) -> None:
 
 
 def test_unknown_kinds_list_the_registry(fanin) -> None:
-    with pytest.raises(SpecError, match="'nope' is not one of .*fanin") as info:
+    with pytest.raises(SpecError, match=r"'nope' is not one of .*fanin") as info:
         parse_experiment({"name": "t", "fabric": FABRIC, "workload": [{"kind": "nope"}]})
     assert info.value.key == "workload[0].kind"
 

@@ -138,7 +138,7 @@ def test_examples_plan_identical_requests(name):
     assert plan.transfers
     if name.startswith("inference"):
         alone = load_experiment(EXAMPLES / "inference.toml")
-        llm = [t for t in build_plan(alone, alone.fabrics[0].build()).transfers]
+        llm = list(build_plan(alone, alone.fabrics[0].build()).transfers)
         assert [t for t in plan.transfers if t.workload == "llm"] == llm   # same ids too
 
 

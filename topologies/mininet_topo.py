@@ -18,14 +18,14 @@ from topologies.model import HOST, HOST_SUBNET, intf_name  # noqa: F401  (intf_n
 logging.setLoggerClass(logging.Logger)
 
 
-class ModelTopo(Topo):
+class ModelTopo(Topo):  # type: ignore[misc]  # Mininet has no type information
     """Mininet Topo mirroring a fabric model node for node, port for port."""
 
-    def build(self, graph: nx.Graph) -> None:  # type: ignore[override]
+    def build(self, graph: nx.Graph) -> None:
         for name, d in graph.nodes(data=True):
             if d["role"] == HOST:
                 self.addHost(name, ip=f"{d['ip']}/{HOST_SUBNET.prefixlen}", mac=d["mac"])
             else:
-                self.addSwitch(name, dpid="%016x" % d["dpid"])
+                self.addSwitch(name, dpid=f"{d['dpid']:016x}")
         for u, v, d in graph.edges(data=True):
             self.addLink(u, v, port1=d["ports"][u], port2=d["ports"][v])

@@ -45,7 +45,7 @@ def host_ip(index: int) -> str:
 
 def host_mac(index: int) -> str:
     """Locally administered MAC of the index-th host (1-based)."""
-    return "02:00:00:%02x:%02x:%02x" % ((index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF)
+    return f"02:00:00:{(index >> 16) & 0xFF:02x}:{(index >> 8) & 0xFF:02x}:{index & 0xFF:02x}"
 
 
 class PortAllocator:
@@ -126,7 +126,7 @@ def switches(g: nx.Graph, role: str | None = None) -> list[str]:
 
 def port(g: nx.Graph, node: str, neighbour: str) -> int:
     """Port number on `node` of its link to `neighbour`."""
-    return g.edges[node, neighbour]["ports"][node]
+    return int(g.edges[node, neighbour]["ports"][node])
 
 
 def attachment(g: nx.Graph, host: str) -> tuple[str, int]:
@@ -149,7 +149,7 @@ def egress_queue_packets(g: nx.Graph, node: str, neighbour: str) -> int:
 def host_rate_mbps(g: nx.Graph, host: str) -> float:
     """Line rate of a host's NIC."""
     sw, _ = attachment(g, host)
-    return g.edges[host, sw]["rate_mbps"]
+    return float(g.edges[host, sw]["rate_mbps"])
 
 
 def next_hops(g: nx.Graph, switch: str, dst_host: str,
@@ -242,7 +242,7 @@ def bisection_mbps(g: nx.Graph) -> float:
         flow.add_edge(s, "_dst", capacity=float("inf"))
     value, _ = nx.maximum_flow(flow, "_src", "_dst")
     hosts_left = sum(host_rate_mbps(g, h) for h in hosts(g) if attachment(g, h)[0] in edges_sw[:half])
-    return min(value, hosts_left)
+    return float(min(value, hosts_left))
 
 
 # ---------------------------------------------------------------- serialisation
@@ -279,7 +279,7 @@ def from_description(desc: dict[str, Any]) -> nx.Graph:
 
 
 def setup_table(g: nx.Graph) -> dict[str, Any]:
-    """The setup facts printed with every result (REFERENCE.md repeatability convention)."""
+    """The setup facts printed with every result (docs/metrics.md, "setup table")."""
     hs = hosts(g)
     edge_role = g.nodes[attachment(g, hs[0])[0]]["role"] if hs else None
     return {
@@ -290,7 +290,9 @@ def setup_table(g: nx.Graph) -> dict[str, Any]:
         "fabric_links": len(fabric_links(g)),
         "host_rate_mbps": host_rate_mbps(g, hs[0]) if hs else None,
         "bisection_mbps": round(bisection_mbps(g), 3),
-        "oversubscription": round(oversubscription(g, edge_role), 3) if edge_role else None,
+        # one switch (no fabric link) is non-blocking: 1.0, not the 0.0 of "no uplink"
+        "oversubscription": (round(oversubscription(g, edge_role), 3) if fabric_links(g) else 1.0)
+        if edge_role else None,
         "mtu": graph_mtu(g),
         **{f"queue_{tier}": q for tier, q in tier_queues(g).items()},
     }
@@ -298,4 +300,5 @@ def setup_table(g: nx.Graph) -> dict[str, Any]:
 
 def iter_links(g: nx.Graph) -> Iterable[tuple[str, str, dict[str, Any]]]:
     """Links in a stable order (creation order), with their attributes."""
-    return g.edges(data=True)
+    links: Iterable[tuple[str, str, dict[str, Any]]] = g.edges(data=True)
+    return links

@@ -41,7 +41,8 @@ class QueueDepth:
         """FIFO length in full-size frames on a link of `rate_mbps` at `mtu` (at least 2)."""
         if self.packets is not None:
             return self.packets
-        size = self.bytes if self.bytes is not None else rate_mbps * 1e6 / 8 * self.seconds
+        seconds = self.seconds if self.seconds is not None else 0.0
+        size = self.bytes if self.bytes is not None else rate_mbps * 1e6 / 8 * seconds
         return max(MIN_QUEUE_PACKETS, round(size / frame_bytes(mtu)))
 
     def __str__(self) -> str:
@@ -49,7 +50,7 @@ class QueueDepth:
             return f"{self.packets} packets"
         if self.bytes is not None:
             return f"{self.bytes} B"
-        return f"{self.seconds * 1e3:g} ms"
+        return f"{(self.seconds or 0.0) * 1e3:g} ms"
 
 
 def queue_time_s(packets: int, rate_mbps: float, mtu: int) -> float:

@@ -2,7 +2,8 @@
 
 Each shaped interface gets an HTB root class carrying the link rate, with tail-drop FIFOs of
 `queue_packets` under its child classes: the egress queue of a switch port (or a host NIC).
-HTB and pfifo exist in every kernel the project targets; netem does not (see PLATFORM.md).
+HTB and pfifo exist in every kernel the project targets; netem does not (docs/benchmarks.md,
+"Limits of this machine kind").
 """
 from __future__ import annotations
 

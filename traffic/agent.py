@@ -3,18 +3,31 @@
     python -m traffic.agent --plan PLAN.json --hosts HOSTS.json --me h1 --port 5201 \
         --out DIR --deadline-s 120 [--bind-ip IP] [--connect-retry-s 5]
 
-stdout protocol: `READY` once listening; then it reads `GO <t0 epoch>` from stdin; finally
-`DONE` (exit 0) or `FAILED <reason>` (exit 1; 143 on SIGTERM, 130 on SIGINT).
-Each transfer is its own TCP connection from a source port derived from (seed, id) (ECMP
-hashes are then reproducible per seed): a JSON header line {id, src, dst, size, start}, exactly
-`size` payload bytes, SHUT_WR, then a 1-byte ack from the receiver. Rows are flushed as they
-happen, so a failed run leaves what it did on disk:
+stdout protocol (traffic.agent_protocol): `READY` once listening; optionally `CONNECT` on stdin, answered `CONNECTED`
+once every warm persistent connection of this host is open (their handshakes happen here,
+before t0); then it reads `GO <t0 epoch>` from stdin; finally `DONE` (exit 0) or
+`FAILED <reason>` (exit 1; 143 on SIGTERM, 130 on SIGINT).
+
+Wire format: a stream of messages, each a JSON header line {id, src, dst, size, start} and
+exactly `size` payload bytes; the receiver answers every complete message with a 1-byte ack
+on the same connection. A transfer without `conn` gets a connection of its own from a source
+port derived from (seed, id), sends its message, SHUT_WR, waits for the ack. A transfer with
+`conn` is queued on that persistent connection (traffic.plan.Connection, source port from
+(seed, key), so its ECMP path stays put): one sender thread writes the queue's messages back to
+back, one reader takes the acks; the connection closes when its last message is acked. Warm
+connections open on CONNECT (or at GO without one), the others at t0 + their first start_s.
+Rows are flushed as they happen, so a failed run leaves what it did on disk:
     DIR/<me>.recv.csv  id,src,dst,bytes,start,end            (one row per complete arrival)
-    DIR/<me>.send.csv  id,src,dst,bytes,start,acked,error,sport
+    DIR/<me>.send.csv  id,src,dst,bytes,start,acked,error,sport,conn
                        (one row per planned send on DONE/FAILED; on SIGTERM the finished ones)
-A send starts at max(t0 + start_s, arrival of its `after` ids at this host) + gap_s.
+    DIR/<me>.conn.csv  CONN_COLUMNS: one row per connection this host opened (a persistent one,
+                       or a transfer's own): its handshake (connect() time) and TCP_INFO's
+                       min_rtt/srtt/retransmits when it closed
+A send is offered at max(t0 + start_s, arrival of its `after` ids at this host) + gap_s.
 Times are time.time() epoch seconds: hosts share the machine's clock. `start` is stamped by the
-sender just before connect(), `end` by the receiver when the last byte has been read.
+sender when it offers the message (before connect() for a transfer's own connection; when it
+joins a persistent connection's queue otherwise), `end` by the receiver when the message's
+last byte has been read. FCT = end - start in both cases.
 """
 
 from __future__ import annotations
@@ -27,24 +40,68 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from topologies.errors import SpecError
 
-from traffic.plan import TrafficPlan, Transfer, source_port
+from traffic import agent_protocol as proto
+from traffic.agent_protocol import failed, say
+from traffic.plan import Connection, TrafficPlan, Transfer, source_port
 
 ACK = b'\x06'
 PAYLOAD_CHUNK = 1 << 20     # one sendall() hands the kernel up to 1 MiB: no per-byte Python work
 RECV_CHUNK = 256 << 10      # per-connection reusable receive buffer
 HEADER_MAX = 4096
 RECV_COLUMNS = ('id', 'src', 'dst', 'bytes', 'start', 'end')
-SEND_COLUMNS = ('id', 'src', 'dst', 'bytes', 'start', 'acked', 'error', 'sport')
+SEND_COLUMNS = ('id', 'src', 'dst', 'bytes', 'start', 'acked', 'error', 'sport', 'conn')
+CONN_COLUMNS = ('conn', 'kind', 'src', 'dst', 'sport', 'warm', 'opened', 'established', 'handshake_s',
+                'messages', 'bytes', 'min_rtt_s', 'srtt_s', 'retrans', 'error')
 _RETRY_ERRNOS = {errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH,
                  errno.ECONNRESET, errno.ECONNABORTED}
+
+
+def tcp_info(sock: socket.socket) -> dict[str, float | int]:
+    """min_rtt_s, srtt_s and total_retrans from TCP_INFO (Linux struct tcp_info; {} if the
+    kernel gives less)."""
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+    except OSError:
+        return {}
+    out: dict[str, float | int] = {}
+    if len(raw) >= 104:
+        out['srtt_s'] = struct.unpack_from('I', raw, 68)[0] / 1e6
+        out['retrans'] = struct.unpack_from('I', raw, 100)[0]
+    if len(raw) >= 152:
+        out['min_rtt_s'] = struct.unpack_from('I', raw, 148)[0] / 1e6
+    return out
+
+
+@dataclass
+class PersistentConn:
+    """A persistent connection this host opens: its queue and its bookkeeping (the agent's
+    condition guards every field)."""
+    spec: Connection
+    sport: int
+    total: int                                  # messages planned on it
+    open_at_s: float = 0.0                      # offset from t0 (cold connections)
+    sock: socket.socket | None = None
+    actual_sport: int | str = ''
+    opened: float | None = None
+    established: float | None = None
+    queue: deque = field(default_factory=deque)       # (transfer, start) not yet written
+    inflight: deque = field(default_factory=deque)    # (transfer, start) written, not acked
+    sent: int = 0
+    acked: int = 0
+    bytes: int = 0
+    closed: bool = False
+    connecting: bool = False
 
 
 class TransferError(Exception):
@@ -77,7 +134,7 @@ class CsvLog:
 
     def __init__(self, path: Path, columns: Sequence[str]):
         self._lock = threading.Lock()
-        self._f: Any = open(path, 'w', newline='')
+        self._f: Any = open(path, 'w', newline='')  # noqa: SIM115 - closed by close()
         self._w = csv.writer(self._f, lineterminator='\n')
         self._w.writerow(columns)
         self._f.flush()
@@ -118,6 +175,13 @@ class Agent:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.recv_log = CsvLog(out_dir / f'{me}.recv.csv', RECV_COLUMNS)
         self.send_log = CsvLog(out_dir / f'{me}.send.csv', SEND_COLUMNS)
+        self.conn_log = CsvLog(out_dir / f'{me}.conn.csv', CONN_COLUMNS)
+        self.pconns: dict[str, PersistentConn] = {}
+        for c in plan.connections_of(me):
+            mine = [t for t in part.sends if t.conn == c.key]
+            self.pconns[c.key] = PersistentConn(
+                c, source_port(plan.seed, c.key), len(mine),
+                min((t.start_s for t in mine), default=0.0))
 
         self.cond = threading.Condition()          # guards every field below
         self.t0: float | None = None
@@ -146,6 +210,13 @@ class Agent:
         self.lsock = s
         threading.Thread(target=self._accept_loop, name='accept', daemon=True).start()
 
+    def open_warm(self) -> None:
+        """Open every warm persistent connection now (before t0): their handshakes stay out
+        of every transfer's FCT, as NCCL's connection set-up stays out of collective time."""
+        for pc in self.pconns.values():
+            if pc.spec.warm and pc.total:
+                self._open(pc)
+
     def go(self, t0: float) -> None:
         """Start the sender schedule relative to t0 (receipts before GO are kept)."""
         with self.cond:
@@ -159,6 +230,12 @@ class Agent:
                 else:
                     self._push_ready(t)
             self._check_done()
+        for pc in self.pconns.values():
+            if pc.total:
+                th = threading.Thread(target=self._run_conn, args=(pc,), name='conn',
+                                      daemon=True)
+                th.start()
+                self.sender_threads.append(th)
         threading.Thread(target=self._dispatch, name='dispatch', daemon=True).start()
 
     def stop(self) -> None:
@@ -187,11 +264,13 @@ class Agent:
             self.rows_written.update(t.id for t in todo)
         for t in todo:
             state = 'aborted' if t.id in self.started else 'not started'
-            self.send_log.row([t.id, t.src, t.dst, 0, '', '', f'{state}: {reason}', ''])
+            self.send_log.row([t.id, t.src, t.dst, 0, '', '', f'{state}: {reason}', '',
+                               t.conn or ''])
 
     def close_logs(self) -> None:
         self.recv_log.close()
         self.send_log.close()
+        self.conn_log.close()
 
     def missing_summary(self) -> str:
         with self.cond:
@@ -230,6 +309,12 @@ class Agent:
                 now = time.time()
                 if self.ready and self.ready[0][0] <= now:
                     _, tid = heapq.heappop(self.ready)
+                    t = self.sends[tid]
+                    if t.conn is not None:     # offered now: joins its connection's queue
+                        self.started.add(tid)
+                        self.pconns[t.conn].queue.append((t, now))
+                        self.cond.notify_all()
+                        continue
                     th = threading.Thread(target=self._send, args=(self.sends[tid],),
                                           name=f'send{tid}', daemon=True)
                     try:
@@ -242,31 +327,39 @@ class Agent:
                     continue
                 self.cond.wait(self.ready[0][0] - now if self.ready else None)
 
+    def _message(self, sock: socket.socket, t: Transfer, start: float) -> int:
+        """Write one framed message (header line + payload); returns the payload bytes."""
+        hdr = json.dumps({'id': t.id, 'src': t.src, 'dst': t.dst, 'size': t.size_bytes,
+                          'start': start}) + '\n'
+        sock.sendall(hdr.encode())
+        mv, remaining = self.payload, t.size_bytes
+        while remaining > 0:
+            n = min(remaining, len(mv))
+            sock.sendall(mv[:n])
+            remaining -= n
+        return t.size_bytes
+
     def _send(self, t: Transfer) -> None:
         start = time.time()
-        sent, sport, sock = 0, '', None
+        sent, sock = 0, None
+        sport: int | str = ''
         try:
-            sock, sport = self._connect(t)
-            hdr = json.dumps({'id': t.id, 'src': t.src, 'dst': t.dst, 'size': t.size_bytes,
-                              'start': start}) + '\n'
-            sock.sendall(hdr.encode())
-            mv, remaining = self.payload, t.size_bytes
-            while remaining > 0:
-                n = min(remaining, len(mv))
-                sock.sendall(mv[:n])
-                remaining -= n
-                sent += n
+            sock, sport = self._connect(t.dst, source_port(self.plan.seed, t.id), str(t.id))
+            established = time.time()
+            sent = self._message(sock, t, start)
             sock.shutdown(socket.SHUT_WR)
             if sock.recv(1) != ACK:
                 raise TransferError(f'no ack from {t.dst} (connection closed)')
             acked = time.time()
+            info = tcp_info(sock)
             with self.cond:
                 self.rows_written.add(t.id)
-            self.send_log.row([t.id, t.src, t.dst, sent, _ts(start), _ts(acked), '', sport])
+            self.send_log.row([t.id, t.src, t.dst, sent, _ts(start), _ts(acked), '', sport, ''])
+            self._conn_row(str(t.id), t.dst, sport, False, start, established, 1, sent, info)
             with self.cond:
                 self.acked.add(t.id)
                 self._check_done()
-        except Exception as e:  # noqa: BLE001 - any failure must be recorded, not lost
+        except Exception as e:
             with self.cond:
                 # stopped by a signal or by another failure: say why (never 'aborted: None')
                 cause = self.failure or ('agent stopped' if self.stopping else None)
@@ -275,7 +368,7 @@ class Agent:
             reason = f'transfer {t.id} {t.src}->{t.dst}: {e or type(e).__name__}'
             err = f'aborted: {cause}' if cause else reason
             if first_row:
-                self.send_log.row([t.id, t.src, t.dst, sent, _ts(start), '', err, sport])
+                self.send_log.row([t.id, t.src, t.dst, sent, _ts(start), '', err, sport, ''])
             self.fail(reason)
         finally:
             if sock is not None:
@@ -283,11 +376,11 @@ class Agent:
                     self.socks.discard(sock)
                 sock.close()
 
-    def _connect(self, t: Transfer) -> tuple[socket.socket, int]:
-        """Connect from the deterministic source port (ephemeral if it is taken), retrying
-        refused/unreachable connects for connect_retry_s."""
-        dst_ip = self.hosts[t.dst]
-        fixed: int | None = source_port(self.plan.seed, t.id)
+    def _connect(self, dst: str, port: int, what: str) -> tuple[socket.socket, int]:
+        """Connect to `dst` from the deterministic source `port` (ephemeral if it is taken),
+        retrying refused/unreachable connects for connect_retry_s; `what` names it in logs."""
+        dst_ip = self.hosts[dst]
+        fixed: int | None = port
         give_up = time.time() + self.connect_retry_s
         delay = 0.05
         while True:
@@ -307,7 +400,7 @@ class Agent:
                 except OSError as e:
                     if fixed is None or e.errno != errno.EADDRINUSE:
                         raise
-                    log(self.me, f'transfer {t.id}: source port {fixed} in use, ephemeral')
+                    log(self.me, f'{what}: source port {fixed} in use, ephemeral')
                     fixed = None
                     s.bind((self.src_ip, 0))
                 s.settimeout(max(0.5, give_up - time.time()))
@@ -322,16 +415,134 @@ class Agent:
                 if stopping:
                     raise TransferError('stopped') from None
                 if e.errno == errno.EADDRNOTAVAIL and fixed is not None:
-                    log(self.me, f'transfer {t.id}: 4-tuple with source port {fixed} busy, '
-                                 'ephemeral')
+                    log(self.me, f'{what}: 4-tuple with source port {fixed} busy, ephemeral')
                     fixed = None
                     continue
                 retryable = isinstance(e, TimeoutError) or e.errno in _RETRY_ERRNOS
                 if not retryable or time.time() >= give_up:
-                    raise TransferError(f'connect to {t.dst} {dst_ip}:{self.port} failed '
+                    raise TransferError(f'connect to {dst} {dst_ip}:{self.port} failed '
                                         f'after {self.connect_retry_s:g}s: {e}') from None
                 time.sleep(delay)
                 delay = min(2 * delay, 0.5)
+
+    def _conn_row(self, key: str, dst: str, sport: int | str, warm: bool, opened: float | None,
+                  established: float | None, messages: int, nbytes: int,
+                  info: dict[str, float | int], error: str = '') -> None:
+        hs = (established - opened) if opened is not None and established is not None else None
+        kind = 'persistent' if key in self.pconns else 'transfer'
+        self.conn_log.row([key, kind, self.me, dst, sport, 'true' if warm else 'false', _ts(opened),
+                           _ts(established), _ts(hs), messages, nbytes,
+                           _ts(info.get('min_rtt_s')), _ts(info.get('srtt_s')),
+                           info.get('retrans', ''), error])
+
+    def _open(self, pc: PersistentConn) -> None:
+        """Connect a persistent connection (once) and start its ack reader."""
+        with self.cond:
+            if pc.sock is not None or pc.connecting:
+                return
+            pc.connecting = True
+        pc.opened = time.time()
+        sock, sport = self._connect(pc.spec.dst, pc.sport, f'connection {pc.spec.key}')
+        pc.established = time.time()
+        with self.cond:
+            pc.sock, pc.actual_sport = sock, sport
+        threading.Thread(target=self._read_acks, args=(pc,), name='acks', daemon=True).start()
+
+    def _run_conn(self, pc: PersistentConn) -> None:
+        """Sender of one persistent connection: open it (cold ones at t0 + their first start),
+        then write its queued messages back to back, in the order they were offered."""
+        try:
+            if pc.sock is None:
+                with self.cond:
+                    assert self.t0 is not None
+                    due = self.t0 + (0.0 if pc.spec.warm else pc.open_at_s)
+                    while not self.stopping and time.time() < due:
+                        self.cond.wait(due - time.time())
+                    if self.stopping:
+                        return
+                self._open(pc)
+            while True:
+                with self.cond:
+                    while not pc.queue and not self.stopping and pc.sent < pc.total:
+                        self.cond.wait()
+                    if self.stopping or pc.sent >= pc.total:
+                        return
+                    t, start = pc.queue.popleft()
+                    pc.inflight.append((t, start))
+                    pc.sent += 1
+                    pc.bytes += t.size_bytes
+                    sock = pc.sock
+                assert sock is not None
+                self._message(sock, t, start)
+        except Exception as e:
+            self._conn_failed(pc, e)
+
+    def _read_acks(self, pc: PersistentConn) -> None:
+        """Ack reader of one persistent connection: one ack byte per message, in order."""
+        sock = pc.sock
+        assert sock is not None
+        try:
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    with self.cond:
+                        if pc.acked >= pc.total:
+                            return
+                    raise TransferError(f'connection closed by {pc.spec.dst} with '
+                                        f'{pc.total - pc.acked} messages unacked')
+                if data.strip(ACK):
+                    raise TransferError(f'garbage instead of acks from {pc.spec.dst}')
+                now = time.time()
+                done: list[tuple[Transfer, float]] = []
+                with self.cond:
+                    for _ in range(len(data)):
+                        if not pc.inflight:
+                            raise TransferError(f'ack from {pc.spec.dst} for no message')
+                        done.append(pc.inflight.popleft())
+                    pc.acked += len(done)
+                    self.rows_written.update(t.id for t, _ in done)
+                    last = pc.acked >= pc.total
+                for t, start in done:
+                    self.send_log.row([t.id, t.src, t.dst, t.size_bytes, _ts(start), _ts(now),
+                                       '', pc.actual_sport, pc.spec.key])
+                if last:
+                    self._close(pc)
+                with self.cond:
+                    self.acked.update(t.id for t, _ in done)
+                    self._check_done()
+                if last:
+                    return
+        except Exception as e:
+            self._conn_failed(pc, e)
+
+    def _close(self, pc: PersistentConn, error: str = '') -> None:
+        """Record the connection's TCP_INFO and close it (once)."""
+        with self.cond:
+            if pc.closed:
+                return
+            pc.closed = True
+            sock = pc.sock
+        info = tcp_info(sock) if sock is not None else {}
+        self._conn_row(pc.spec.key, pc.spec.dst, pc.actual_sport, pc.spec.warm, pc.opened,
+                       pc.established, pc.acked, pc.bytes, info, error)
+        if sock is not None:
+            with self.cond:
+                self.socks.discard(sock)
+            sock.close()
+
+    def _conn_failed(self, pc: PersistentConn, e: Exception) -> None:
+        """A persistent connection broke: its unacked messages get error rows, the agent fails."""
+        with self.cond:
+            cause = self.failure or ('agent stopped' if self.stopping else None)
+            lost = [x for x in pc.inflight if x[0].id not in self.rows_written]
+            self.rows_written.update(t.id for t, _ in lost)
+        reason = f'connection {pc.spec.key} {self.me}->{pc.spec.dst}: {e or type(e).__name__}'
+        err = f'aborted: {cause}' if cause else reason
+        for t, start in lost:
+            self.send_log.row([t.id, t.src, t.dst, 0, _ts(start), '', err, pc.actual_sport,
+                               pc.spec.key])
+        self._close(pc, err)
+        self.fail(reason)
 
     # ---- receiver ----------------------------------------------------------------------
     def _accept_loop(self) -> None:
@@ -359,7 +570,7 @@ class Agent:
             self.socks.add(conn)
         try:
             self._receive(conn, addr)
-        except Exception as e:  # noqa: BLE001 - bad header, short read, socket error
+        except Exception as e:
             if not self.stopping:
                 self.fail(f'receive from {addr[0]}:{addr[1]}: {e or type(e).__name__}')
         finally:
@@ -368,57 +579,65 @@ class Agent:
             conn.close()
 
     def _receive(self, conn: socket.socket, addr: Any) -> None:
-        data = bytearray()
-        while b'\n' not in data:
-            chunk = conn.recv(HEADER_MAX)
-            if not chunk:
-                if not data:      # opened and closed without a byte: not a transfer
-                    log(self.me, f'empty connection from {addr[0]}:{addr[1]} ignored')
+        """Read framed messages until the sender closes at a message boundary; ack each."""
+        pending = bytearray()          # bytes read past the previous message
+        buf: memoryview | None = None
+        messages = 0
+        while True:
+            while b'\n' not in pending:
+                chunk = conn.recv(HEADER_MAX)
+                if not chunk:
+                    if pending:
+                        raise TransferError('connection closed inside a header')
+                    if not messages:    # opened and closed without a byte: not a transfer
+                        log(self.me, f'empty connection from {addr[0]}:{addr[1]} ignored')
                     return
-                raise TransferError('connection closed inside the header')
-            data += chunk
-            if len(data) > HEADER_MAX and b'\n' not in data:
-                raise TransferError('header too long')
-        line, _, rest = bytes(data).partition(b'\n')
-        hdr = json.loads(line)
-        tid, size, start = int(hdr['id']), int(hdr['size']), float(hdr['start'])
-        t = self.expected.get(tid)
-        if t is None:
-            raise TransferError(f'transfer {tid} is not planned to arrive at {self.me}')
-        if size != t.size_bytes or hdr.get('src') != t.src:
-            raise TransferError(f'transfer {tid}: header {hdr} does not match the plan '
-                                f'({t.src}, {t.size_bytes} bytes)')
-        with self.cond:
-            if tid in self.receiving:
-                raise TransferError(f'transfer {tid} arrived twice')
-            self.receiving.add(tid)
-        got = len(rest)
-        if got > size:
-            raise TransferError(f'transfer {tid}: more than {size} bytes')
-        buf = memoryview(bytearray(min(RECV_CHUNK, max(size, 1))))
-        while got < size:
-            n = conn.recv_into(buf, min(len(buf), size - got))
-            if n == 0:
-                raise TransferError(f'short read: transfer {tid} from {t.src}: '
-                                    f'{got} of {size} bytes')
-            got += n
-        end = time.time()
-        self.recv_log.row([tid, t.src, self.me, got, _ts(start), _ts(end)])
-        try:
-            conn.sendall(ACK)         # before marking: DONE must not beat our own ack
-        except OSError as e:
-            log(self.me, f'transfer {tid}: ack not sent: {e}')
-        with self.cond:
-            self.received[tid] = end
-            if self.t0 is not None:
-                for sid in self.dependents.get(tid, ()):
-                    missing = self.waiting.get(sid)
-                    if missing is not None:
-                        missing.discard(tid)
-                        if not missing:
-                            del self.waiting[sid]
-                            self._push_ready(self.sends[sid])
-            self._check_done()
+                pending += chunk
+                if len(pending) > HEADER_MAX and b'\n' not in pending:
+                    raise TransferError('header too long')
+            cut = pending.index(b'\n')
+            hdr = json.loads(bytes(pending[:cut]))
+            del pending[:cut + 1]
+            tid, size, start = int(hdr['id']), int(hdr['size']), float(hdr['start'])
+            t = self.expected.get(tid)
+            if t is None:
+                raise TransferError(f'transfer {tid} is not planned to arrive at {self.me}')
+            if size != t.size_bytes or hdr.get('src') != t.src:
+                raise TransferError(f'transfer {tid}: header {hdr} does not match the plan '
+                                    f'({t.src}, {t.size_bytes} bytes)')
+            with self.cond:
+                if tid in self.receiving:
+                    raise TransferError(f'transfer {tid} arrived twice')
+                self.receiving.add(tid)
+            got = min(len(pending), size)
+            del pending[:got]
+            if got < size and (buf is None or len(buf) < min(RECV_CHUNK, size - got)):
+                buf = memoryview(bytearray(min(RECV_CHUNK, max(size - got, 1 << 12))))
+            while got < size:
+                assert buf is not None
+                n = conn.recv_into(buf, min(len(buf), size - got))
+                if n == 0:
+                    raise TransferError(f'short read: transfer {tid} from {t.src}: '
+                                        f'{got} of {size} bytes')
+                got += n
+            end = time.time()
+            messages += 1
+            self.recv_log.row([tid, t.src, self.me, got, _ts(start), _ts(end)])
+            try:
+                conn.sendall(ACK)         # before marking: DONE must not beat our own ack
+            except OSError as e:
+                log(self.me, f'transfer {tid}: ack not sent: {e}')
+            with self.cond:
+                self.received[tid] = end
+                if self.t0 is not None:
+                    for sid in self.dependents.get(tid, ()):
+                        missing = self.waiting.get(sid)
+                        if missing is not None:
+                            missing.discard(tid)
+                            if not missing:
+                                del self.waiting[sid]
+                                self._push_ready(self.sends[sid])
+                self._check_done()
 
 
 def _ids(ids: list[int], limit: int = 10) -> str:
@@ -441,27 +660,6 @@ def load_hosts(path: str | Path) -> dict[str, str]:
     return out
 
 
-def _parse_go(line: str) -> float | None:
-    """t0 from 'GO <epoch>' ('GO' alone: now); None if the line is not a GO."""
-    words = line.split()
-    if not words or words[0] != 'GO' or len(words) > 2:
-        return None
-    if len(words) == 1:
-        return time.time()
-    try:
-        t0 = float(words[1])
-    except ValueError:
-        return None
-    return t0 if t0 == t0 and abs(t0) != float('inf') else None
-
-
-def _say(line: str) -> None:
-    try:
-        print(line, flush=True)
-    except (OSError, ValueError):
-        pass
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog='python -m traffic.agent', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -482,22 +680,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the agent; returns the exit code."""
     args = parse_args(argv)
-    me = args.me
     threading.stack_size(1 << 20)
     try:
-        plan = TrafficPlan.load(args.plan)
-        hosts = load_hosts(args.hosts)
-        plan.validate(hosts)
-        src_ip = hosts.get(me) or args.bind_ip
-        if not src_ip:
-            raise SpecError('me', f'{me!r} is not in {args.hosts} and no --bind-ip given')
-        agent = Agent(plan, hosts, me, args.port, Path(args.out),
-                      listen_ip=args.bind_ip or src_ip, src_ip=src_ip,
-                      connect_retry_s=args.connect_retry_s, tcp_cc=args.tcp_cc)
-        agent.listen()
+        agent = _setup(args)
     except (SpecError, OSError) as e:
-        log(me, f'setup failed: {e}')
-        _say(f'FAILED setup: {e}')
+        log(args.me, f'setup failed: {e}')
+        say(failed(f'setup: {e}'))
         return 1
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -508,40 +696,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        part = plan.for_host(me)
-        log(me, f'listening on {agent.listen_ip}:{args.port}; {len(part.sends)} sends, '
-                f'{len(part.receives)} receipts planned')
-        _say('READY')
-        line = sys.stdin.readline()
-        t0 = _parse_go(line)
-        if t0 is None:
-            reason = 'stdin closed before GO' if not line else f'expected GO <t0>, got {line!r}'
-            agent.fail(reason)
-            agent.finish_failed(reason)
-            _say(f'FAILED {reason}')
-            return 1
-        agent.go(t0)
-        deadline = t0 + args.deadline_s
-        while not agent.finished.wait(timeout=max(0.0, min(1.0, deadline - time.time()))):
-            if time.time() >= deadline:
-                agent.fail(f'deadline passed ({args.deadline_s:g}s after t0): '
-                           + agent.missing_summary())
-                break
-        if agent.failure is not None:
-            agent.finish_failed(agent.failure)
-            _say(f'FAILED {agent.failure}')
-            return 1
-        log(me, 'done')
-        _say('DONE')
-        return 0
+        return _run(agent, args)
     except _Terminated as e:
         name = signal.Signals(e.signum).name
-        log(me, f'terminated by {name}')
+        log(args.me, f'terminated by {name}')
         agent.stop()
-        _say(f'FAILED terminated by {name}')
+        say(failed(f'terminated by {name}'))
         return 128 + e.signum
     finally:
         agent.close_logs()
+
+
+def _setup(args: argparse.Namespace) -> Agent:
+    """The agent of host args.me, listening (SpecError/OSError on bad input)."""
+    plan = TrafficPlan.load(args.plan)
+    hosts = load_hosts(args.hosts)
+    plan.validate(hosts)
+    src_ip = hosts.get(args.me) or args.bind_ip
+    if not src_ip:
+        raise SpecError('me', f'{args.me!r} is not in {args.hosts} and no --bind-ip given')
+    agent = Agent(plan, hosts, args.me, args.port, Path(args.out),
+                  listen_ip=args.bind_ip or src_ip, src_ip=src_ip,
+                  connect_retry_s=args.connect_retry_s, tcp_cc=args.tcp_cc)
+    agent.listen()
+    return agent
+
+
+def _run(agent: Agent, args: argparse.Namespace) -> int:
+    """READY, open the warm connections on CONNECT, wait for GO, run the schedule until done,
+    failed or past the deadline."""
+    part = agent.plan.for_host(args.me)
+    log(args.me, f'listening on {agent.listen_ip}:{args.port}; {len(part.sends)} sends, '
+                 f'{len(part.receives)} receipts planned')
+    say(proto.READY)
+    line = sys.stdin.readline()
+    if line.strip() == proto.CONNECT:      # warm persistent connections open before t0
+        try:
+            agent.open_warm()
+        except (TransferError, OSError) as e:
+            reason = f'opening connections: {e}'
+            agent.fail(reason)
+            agent.finish_failed(reason)
+            say(failed(reason))
+            return 1
+        say(proto.CONNECTED)
+        line = sys.stdin.readline()
+    t0 = proto.parse_go(line)
+    if t0 is None:
+        reason = 'stdin closed before GO' if not line else f'expected GO <t0>, got {line!r}'
+        agent.fail(reason)
+        agent.finish_failed(reason)
+        say(failed(reason))
+        return 1
+    agent.go(t0)
+    deadline = t0 + args.deadline_s
+    while not agent.finished.wait(timeout=max(0.0, min(1.0, deadline - time.time()))):
+        if time.time() >= deadline:
+            agent.fail(f'deadline passed ({args.deadline_s:g}s after t0): '
+                       + agent.missing_summary())
+            break
+    if agent.failure is not None:
+        agent.finish_failed(agent.failure)
+        say(failed(agent.failure))
+        return 1
+    log(args.me, 'done')
+    say(proto.DONE)
+    return 0
 
 
 if __name__ == '__main__':

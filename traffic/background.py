@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import random
 from dataclasses import dataclass
 from importlib import resources
@@ -25,10 +26,13 @@ from typing import Sequence
 
 from topologies.errors import SpecError
 
+from .inputfile import read_text
+
 from traffic.plan import Transfer
 
 SHIPPED = ('websearch', 'datamining')
 MAX_FLOWS = 20000
+MAX_FLOW_BYTES = 10**12  # largest size a CDF may give (1 TB)
 
 
 @dataclass(frozen=True)
@@ -57,22 +61,43 @@ class SizeCdf:
         return total
 
 
+def _csv_reason(e: Exception) -> str:
+    """csv's complaint without any of the row's text."""
+    text = str(e)
+    return 'a field is too long' if 'field larger' in text else (
+        'a NUL character' if 'NUL' in text else 'malformed quoting')
+
+
 def parse_cdf(text: str, source: str) -> SizeCdf:
     """A SizeCdf from CSV text; SpecError('cdf', ...) naming the line for bad rows."""
+    name = source
     points: list[tuple[int, float]] = []
     rows = csv.reader(io.StringIO(text))
-    for line_no, row in enumerate(rows, 1):
+    source = repr(source)  # printable; rows are never echoed (the file may be anything)
+    line_no = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise SpecError('cdf', f'{source} line {rows.line_num}: not CSV ({_csv_reason(e)})'
+                            ) from None
+        line_no = rows.line_num
         if not row or row[0].strip().startswith('#') or row[0].strip() == 'size_bytes':
             continue
         where = f'{source} line {line_no}'
         if len(row) != 2:
-            raise SpecError('cdf', f'{where}: expected "size_bytes,cdf", got {row!r}')
+            raise SpecError('cdf', f'{where}: expected 2 columns "size_bytes,cdf", '
+                                   f'got {len(row)}')
         try:
             size, frac = int(row[0]), float(row[1])
         except ValueError:
-            raise SpecError('cdf', f'{where}: not numbers: {row!r}') from None
-        if size < 1 or not 0 < frac <= 1:
-            raise SpecError('cdf', f'{where}: need size >= 1 and 0 < cdf <= 1, got {row!r}')
+            raise SpecError('cdf', f'{where}: size_bytes must be a whole number and cdf a '
+                                   'number') from None
+        if not 1 <= size <= MAX_FLOW_BYTES or not 0 < frac <= 1:
+            raise SpecError('cdf', f'{where}: need 1 <= size_bytes <= {MAX_FLOW_BYTES} and '
+                                   '0 < cdf <= 1')
         if points and (size <= points[-1][0] or frac < points[-1][1]):
             raise SpecError('cdf', f'{where}: sizes must increase and cdf must not decrease')
         points.append((size, frac))
@@ -81,7 +106,7 @@ def parse_cdf(text: str, source: str) -> SizeCdf:
     if not math.isclose(points[-1][1], 1.0):
         raise SpecError('cdf', f'{source}: the last cdf value must be 1.0, '
                                f'got {points[-1][1]}')
-    return SizeCdf(Path(source).stem, tuple(points))
+    return SizeCdf(Path(name).stem, tuple(points))
 
 
 def load_cdf(name_or_path: str) -> SizeCdf:
@@ -89,11 +114,11 @@ def load_cdf(name_or_path: str) -> SizeCdf:
     if name_or_path in SHIPPED:
         text = resources.files('traffic').joinpath('data', f'{name_or_path}.csv').read_text()
         return parse_cdf(text, name_or_path)
-    try:
-        return parse_cdf(Path(name_or_path).read_text(), name_or_path)
-    except OSError as e:
+    if not os.path.exists(name_or_path):  # False (no ValueError) for a path with a NUL
         raise SpecError('cdf', f'{name_or_path!r} is neither a shipped CDF '
-                               f'({", ".join(SHIPPED)}) nor a readable file: {e}') from None
+                               f'({", ".join(SHIPPED)}) nor an existing file')
+    text = read_text(name_or_path, 'cdf', 'CDF file')
+    return parse_cdf(text, name_or_path)
 
 
 def arrival_rate_per_s(cdf: SizeCdf, load: float, n_hosts: int, host_rate_mbps: float,

@@ -1,4 +1,4 @@
-"""Collective schedules as transfer DAGs (nccl-tests conventions, REFERENCE.md "Collectives").
+"""Collective schedules as transfer DAGs (nccl-tests conventions, docs/metrics.md).
 
 Ring all-reduce = reduce-scatter then all-gather, each n-1 steps; at every step each rank sends
 one chunk of ~S/n bytes to its ring successor once it has received the previous step's chunk
@@ -118,7 +118,8 @@ def split_channels(transfers: Sequence[Transfer], channels: int, first_id: int =
     """Every transfer becomes `channels` parallel transfers (own TCP connections, own source
     ports, hence own ECMP hashes) of chunk_sizes(size, channels) bytes with the same
     dependencies; a transfer that waited for one now waits for all its parts. Ids are
-    renumbered first_id + i*channels + part, in the given order; `chunk`/`step` are kept."""
+    renumbered first_id + i*channels + part, in the given order; `chunk`/`step` are kept and
+    `channel` is the part (so traffic.connections keys one connection per peer and channel)."""
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise SpecError('channels', f'must be an integer >= 1, got {channels!r}')
     smallest = min((t.size_bytes for t in transfers), default=channels)
@@ -126,7 +127,7 @@ def split_channels(transfers: Sequence[Transfer], channels: int, first_id: int =
         raise SpecError('channels', f'{channels} channels cannot split a {smallest}-byte '
                                     f'transfer into non-empty parts: use a larger size_bytes')
     if channels == 1 and all(t.id == first_id + i for i, t in enumerate(transfers)):
-        return list(transfers)
+        return [replace(t, channel=0) for t in transfers]
     index = {t.id: i for i, t in enumerate(transfers)}
 
     def parts(tid: int) -> tuple[int, ...]:
@@ -136,7 +137,7 @@ def split_channels(transfers: Sequence[Transfer], channels: int, first_id: int =
         after = tuple(a for dep in t.after  # outside deps (an earlier iteration) stay
                       for a in (parts(dep) if dep in index else (dep,)))
         for p, size in enumerate(chunk_sizes(t.size_bytes, channels)):
-            out.append(replace(t, id=parts(t.id)[p], size_bytes=size, after=after))
+            out.append(replace(t, id=parts(t.id)[p], size_bytes=size, after=after, channel=p))
     return out
 
 

@@ -7,7 +7,7 @@ Per request i (group '<workload>/r<i>', one clock for all hosts):
 
   prompt   prompt_tokens * prompt_bytes_per_token, sent at t0 + start_s + arrival;
   KV cache prompt_tokens * kv_bytes_per_token (ModelProfile: 2 * layers * kv_heads * head_dim
-           * dtype_bytes, REFERENCE.md), leaves the prefill host once the prompt has arrived
+           * dtype_bytes, docs/metrics.md), leaves the prefill host once the prompt has arrived
            there plus the prefill compute (prefill_s_per_token * prompt_tokens);
   token j  token_message_bytes decode -> client, once the KV cache has arrived at the decode
            host plus (j+1) decode steps (decode_s_per_token each), one Transfer (one TCP
@@ -168,22 +168,22 @@ def request_transfers(requests: Sequence[Request], clients: Sequence[str],
         i = req.index
         c, p, d = (roles[r][i % len(roles[r])] for r in ('clients', 'prefill', 'decode'))
         group = f'{workload}/r{i}'
-        common = dict(start_s=convert.seconds(start_s + req.arrival_s), workload=workload,
-                      group=group)
+        start = convert.seconds(start_s + req.arrival_s)
         prompt = Transfer(first_id + len(out), c, p,
                           convert.bytes(req.prompt_tokens * prompt_bytes_per_token),
-                          step=STEP_PROMPT, **common)
+                          start_s=start, workload=workload, group=group, step=STEP_PROMPT)
         kv = Transfer(prompt.id + 1, p, d, convert.bytes(req.prompt_tokens
                                                          * model.kv_bytes_per_token),
                       after=(prompt.id,),
                       gap_s=convert.seconds(prefill_s_per_token * req.prompt_tokens),
-                      step=STEP_KV, **common)
+                      start_s=start, workload=workload, group=group, step=STEP_KV)
         out += [prompt, kv]
         for j in range(req.output_tokens):
             out.append(Transfer(first_id + len(out), d, c, convert.bytes(token_message_bytes),
                                 after=(kv.id,),
                                 gap_s=convert.seconds((j + 1) * decode_s_per_token),
-                                step=STEP_TOKEN0 + j, **common))
+                                start_s=start, workload=workload, group=group,
+                                step=STEP_TOKEN0 + j))
     return out
 
 

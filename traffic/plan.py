@@ -20,15 +20,19 @@ from topologies.errors import SpecError
 PLAN_FORMAT = 1
 SPORT_MIN = 20000
 SPORT_MAX = 59999
+CONNECTION_MODES = ('persistent', 'per_transfer')
 
 
 @dataclass(frozen=True)
 class Transfer:
-    """One message of `size_bytes` from `src` to `dst` over its own TCP connection.
+    """One message of `size_bytes` from `src` to `dst`.
 
-    The sender starts it no earlier than t0 + start_s, and only once every id in `after` has
+    The sender offers it no earlier than t0 + start_s, and only once every id in `after` has
     arrived at `src` (all must have dst == src); then it waits `gap_s` more (compute time).
     `group`/`step` tie it to a collective instance and its step; `chunk` is the ring chunk index.
+    `conn` names the persistent connection (TrafficPlan.connections) that carries it, behind
+    the messages offered to that connection before it; None: a TCP connection of its own.
+    `channel` is the parallel connection (NCCL channel) of a collective transfer.
     """
 
     id: int
@@ -42,6 +46,25 @@ class Transfer:
     group: str | None = None
     step: int | None = None
     chunk: int | None = None
+    channel: int | None = None
+    conn: str | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A long-lived TCP connection `src` -> `dst` (NCCL's connection per peer and channel, a
+    serving stack's stream per request or per prefill/decode pair).
+
+    It carries every transfer whose `conn` is `key`, one after the other in the order they
+    are offered, as framed messages; its source port comes from (seed, key), so its ECMP path
+    is fixed for its whole life. `warm`: opened before t0 (communicator/engine set-up, its
+    handshake outside every FCT); else opened at t0 + the earliest start_s of its transfers
+    (e.g. a request's arrival)."""
+
+    key: str
+    src: str
+    dst: str
+    warm: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,9 +87,10 @@ class HostPart(NamedTuple):
     receives: list[Transfer]
 
 
-def source_port(seed: int, transfer_id: int) -> int:
-    """Deterministic TCP source port in [20000, 59999] for a transfer, so ECMP's 5-tuple
-    hash (and hence path choice) is reproducible for a given seed."""
+def source_port(seed: int, transfer_id: int | str) -> int:
+    """Deterministic TCP source port in [20000, 59999] for a transfer's own connection (its
+    id) or a persistent connection (its key), so ECMP's 5-tuple hash (and hence path choice)
+    is reproducible for a given seed."""
     digest = hashlib.blake2b(f"{seed}:{transfer_id}".encode(), digest_size=8).digest()
     return SPORT_MIN + int.from_bytes(digest, 'big') % (SPORT_MAX - SPORT_MIN + 1)
 
@@ -79,6 +103,7 @@ class TrafficPlan:
     seed: int
     transfers: tuple[Transfer, ...]
     collectives: tuple[Collective, ...] = field(default=())
+    connections: tuple[Connection, ...] = field(default=())
 
     # ---- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -93,10 +118,11 @@ class TrafficPlan:
             'collectives': [
                 {**asdict(c), 'hosts': list(c.hosts)} for c in self.collectives
             ],
+            'connections': [asdict(c) for c in self.connections],
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> 'TrafficPlan':
+    def from_dict(cls, data: Mapping[str, Any]) -> TrafficPlan:
         """Inverse of to_dict; malformed input raises SpecError naming the key."""
         if not isinstance(data, Mapping):
             raise SpecError('plan', 'must be a JSON object')
@@ -113,14 +139,19 @@ class TrafficPlan:
         if not isinstance(raw_c, list):
             raise SpecError('collectives', 'must be a list')
         collectives = tuple(_collective_from(d, f'collectives[{i}]') for i, d in enumerate(raw_c))
-        return cls(name=name, seed=seed, transfers=transfers, collectives=collectives)
+        raw_k = data.get('connections', [])
+        if not isinstance(raw_k, list):
+            raise SpecError('connections', 'must be a list')
+        conns = tuple(_connection_from(d, f'connections[{i}]') for i, d in enumerate(raw_k))
+        return cls(name=name, seed=seed, transfers=transfers, collectives=collectives,
+                   connections=conns)
 
     def save(self, path: str | Path) -> None:
         """Write the plan as JSON."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + '\n')
 
     @classmethod
-    def load(cls, path: str | Path) -> 'TrafficPlan':
+    def load(cls, path: str | Path) -> TrafficPlan:
         """Read a plan written by save()."""
         try:
             data = json.loads(Path(path).read_text())
@@ -131,7 +162,8 @@ class TrafficPlan:
     # ---- checks and views ----------------------------------------------------------------
     def validate(self, host_names: Iterable[str] | None = None) -> None:
         """Raise SpecError unless the plan is runnable on `host_names` (None: skip host check):
-        known hosts, src != dst, size > 0, unique ids, local existing `after` ids, no cycles."""
+        known hosts, src != dst, size > 0, unique ids, local existing `after` ids, no cycles,
+        every `conn` a declared connection with the transfer's src and dst."""
         hosts = None if host_names is None else set(host_names)
         by_id: dict[int, int] = {}
         for i, t in enumerate(self.transfers):
@@ -162,6 +194,20 @@ class TrafficPlan:
                     raise SpecError(f'transfers[{i}].after', f'transfer {t.id} (sent by '
                                     f'{t.src!r}) waits for transfer {dep} which arrives at '
                                     f'{d.dst!r}: dependencies must be local to the sender')
+        conns: dict[str, Connection] = {}
+        for i, conn in enumerate(self.connections):
+            if conn.key in conns:
+                raise SpecError(f'connections[{i}].key', f'duplicate connection {conn.key!r}')
+            conns[conn.key] = conn
+        for i, t in enumerate(self.transfers):
+            if t.conn is None:
+                continue
+            found = conns.get(t.conn)
+            if found is None:
+                raise SpecError(f'transfers[{i}].conn', f'unknown connection {t.conn!r}')
+            if (found.src, found.dst) != (t.src, t.dst):
+                raise SpecError(f'transfers[{i}].conn', f'connection {t.conn!r} runs '
+                                f'{found.src}->{found.dst}, transfer {t.id} {t.src}->{t.dst}')
         cycle = _find_cycle(self.transfers)
         if cycle:
             i = by_id[cycle[0]]
@@ -175,6 +221,10 @@ class TrafficPlan:
             for h in c.hosts:
                 if hosts is not None and h not in hosts:
                     raise SpecError(f'collectives[{i}].hosts', f'unknown host {h!r}')
+
+    def connections_of(self, name: str) -> list[Connection]:
+        """The persistent connections `name` opens (it is their src), in plan order."""
+        return [c for c in self.connections if c.src == name]
 
     def for_host(self, name: str) -> HostPart:
         """Transfers sent by `name` and transfers expected at `name`, in plan order."""
@@ -193,8 +243,8 @@ class TrafficPlan:
         return {t.id: t for t in self.transfers}
 
     @staticmethod
-    def merge(*plans: 'TrafficPlan', name: str | None = None,
-              seed: int | None = None) -> 'TrafficPlan':
+    def merge(*plans: TrafficPlan, name: str | None = None,
+              seed: int | None = None) -> TrafficPlan:
         """See module-level merge()."""
         return merge(*plans, name=name, seed=seed)
 
@@ -207,7 +257,13 @@ def merge(*plans: TrafficPlan, name: str | None = None, seed: int | None = None)
         raise SpecError('plans', 'nothing to merge')
     out: list[Transfer] = []
     colls: list[Collective] = []
-    seen_coll: set[str] = set()
+    conns: list[Connection] = []
+    seen: dict[str, set[str]] = {'collectives': set(), 'connections': set()}
+
+    def unique(p_idx: int, what: str, name: str, kind: str) -> None:
+        if name in seen[what]:
+            raise SpecError(f'plans[{p_idx}].{what}', f'{kind} {name!r} used by two merged plans')
+        seen[what].add(name)
     next_id = 0
     for p_idx, p in enumerate(plans):
         mapping: dict[int, int] = {}
@@ -224,14 +280,15 @@ def merge(*plans: TrafficPlan, name: str | None = None, seed: int | None = None)
                                 f'unknown transfer id {e.args[0]}') from None
             out.append(replace(t, id=mapping[t.id], after=after))
         for c in p.collectives:
-            if c.id in seen_coll:
-                raise SpecError(f'plans[{p_idx}].collectives',
-                                f'collective id {c.id!r} used by two merged plans')
-            seen_coll.add(c.id)
+            unique(p_idx, 'collectives', c.id, 'collective id')
             colls.append(c)
+        for k in p.connections:
+            unique(p_idx, 'connections', k.key, 'connection')
+            conns.append(k)
     return TrafficPlan(name=name if name is not None else '+'.join(p.name for p in plans),
                        seed=seed if seed is not None else plans[0].seed,
-                       transfers=tuple(out), collectives=tuple(colls))
+                       transfers=tuple(out), collectives=tuple(colls),
+                       connections=tuple(conns))
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -267,7 +324,10 @@ def _transfer_from(d: Any, key: str) -> Transfer:
     if group is not None and not isinstance(group, str):
         raise SpecError(f'{key}.group', f'must be str or null, got {group!r}')
     opt_int = {}
-    for k in ('step', 'chunk'):
+    conn = d.get('conn')
+    if conn is not None and not isinstance(conn, str):
+        raise SpecError(f'{key}.conn', f'must be str or null, got {conn!r}')
+    for k in ('step', 'chunk', 'channel'):
         v = d.get(k)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             raise SpecError(f'{key}.{k}', f'must be int or null, got {v!r}')
@@ -281,7 +341,19 @@ def _transfer_from(d: Any, key: str) -> Transfer:
         after=tuple(after),
         gap_s=float(_typed(d, 'gap_s', (int, float), f'{key}.gap_s', default=0.0)),
         workload=_typed(d, 'workload', str, f'{key}.workload', default=''),
-        group=group, step=opt_int['step'], chunk=opt_int['chunk'])
+        group=group, step=opt_int['step'], chunk=opt_int['chunk'],
+        channel=opt_int['channel'], conn=conn)
+
+
+def _connection_from(d: Any, key: str) -> Connection:
+    if not isinstance(d, Mapping):
+        raise SpecError(key, 'must be an object')
+    warm = d.get('warm', True)
+    if not isinstance(warm, bool):
+        raise SpecError(f'{key}.warm', f'must be true or false, got {warm!r}')
+    return Connection(key=_typed(d, 'key', str, f'{key}.key'),
+                      src=_typed(d, 'src', str, f'{key}.src'),
+                      dst=_typed(d, 'dst', str, f'{key}.dst'), warm=warm)
 
 
 def _collective_from(d: Any, key: str) -> Collective:
@@ -301,7 +373,7 @@ def _collective_from(d: Any, key: str) -> Collective:
 
 def _find_cycle(transfers: Iterable[Transfer]) -> list[int] | None:
     """A dependency cycle as a list of ids, or None (iterative DFS; plans can be large)."""
-    deps = {t.id: [a for a in t.after] for t in transfers}
+    deps = {t.id: list(t.after) for t in transfers}
     state: dict[int, int] = {}  # 1 = on stack, 2 = done
     for root in deps:
         if state.get(root):

@@ -70,8 +70,8 @@ def collect(out_dir: str | Path, plan: TrafficPlan) -> list[FlowRecord]:
             start = _float(r.get('start'))
         end = _float(r.get('end')) if r else None
         got = int(r['bytes']) if r and r.get('bytes', '').isdigit() else None
-        complete = (end is not None and start is not None and got == t.size_bytes
-                    and r.get('src') == t.src and r.get('dst') == t.dst)
+        complete = (r is not None and end is not None and start is not None
+                    and got == t.size_bytes and r.get('src') == t.src and r.get('dst') == t.dst)
         error = (s.get('error') or '') if s else ''
         if r and not complete:
             error = error or f'receipt does not match the plan ({got} bytes)'
@@ -118,3 +118,11 @@ def read_csv(path: str | Path) -> list[FlowRecord]:
 
 
 assert tuple(f.name for f in fields(FlowRecord)) == COLUMNS
+
+
+def span(records: Iterable[FlowRecord]) -> tuple[float, float] | None:
+    """(earliest start, latest end) over the records that have both times; None if none has."""
+    pairs = [(r.start, r.end) for r in records if r.start is not None and r.end is not None]
+    if not pairs:
+        return None
+    return min(s for s, _ in pairs), max(e for _, e in pairs)

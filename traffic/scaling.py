@@ -7,6 +7,7 @@ how the emulated fabric stands for the real one::
     [scale]
     real_link_gbps = 400      # the real host (NIC) link rate the fabric's host_rate_mbps stands for
     time_dilation = 10        # emulated seconds per real second (default 1)
+    real_base_rtt_us = 10     # the real fabric's base RTT (default 10 us, an assumption)
 
     size factor  f = host_rate_mbps * 1e6 / (real_link_gbps * 1e9) * time_dilation
     emulated bytes   = max(1, round(real bytes * f))        (every size: messages, KV caches, flows)
@@ -22,12 +23,13 @@ measured in emulated units; with a [scale] the summary's ``scale`` block gives f
 and each workload's input units, and the report adds real-time equivalents (emulated s /
 dilation) of job JCTs and inference latencies, so the two are never mixed silently
 (Scale.real_s / Scale.real_mbps convert others). Sizes smaller than one emulated byte are
-rounded up to 1 byte.
+rounded up to 1 byte. RTT / transfer time keeps the real fabric's ratio only when the emulated
+base RTT equals real_base_rtt_us x time_dilation: fabric.analysis.transport measures it and warns.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from topologies.errors import SpecError
@@ -35,9 +37,11 @@ from topologies.errors import SpecError
 
 @dataclass(frozen=True)
 class ScaleSpec:
-    """The ``[scale]`` table."""
-    real_link_gbps: float
-    time_dilation: float = 1.0
+    """The ``[scale]`` table (bounds: fabric.spec.load field metadata)."""
+    real_link_gbps: float = field(metadata={"min": 0.001, "max": 100_000})
+    time_dilation: float = field(default=1.0, metadata={"min": 0.001, "max": 1_000_000})
+    # the real fabric's base RTT (fabric.analysis.transport checks the emulated one against it)
+    real_base_rtt_us: float = field(default=10.0, metadata={"min": 0.01, "max": 1_000_000})
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Scale:
     real_link_gbps: float
     emulated_link_mbps: float
     time_dilation: float = 1.0
+    real_base_rtt_us: float = 10.0
 
     @property
     def size_factor(self) -> float:
@@ -85,6 +90,7 @@ class Scale:
         return {"real_link_gbps": self.real_link_gbps,
                 "emulated_link_mbps": self.emulated_link_mbps,
                 "time_dilation": self.time_dilation, "size_factor": self.size_factor,
+                "real_base_rtt_us": self.real_base_rtt_us,
                 "workload_units": dict(workload_units)}
 
 
@@ -92,7 +98,7 @@ def check_scale(scale: ScaleSpec | None, workload_units: Iterable[str]) -> None:
     """SpecError unless the [scale] values are positive and, when a workload's units (in
     spec order) are "real", there is a [scale]."""
     if scale is not None:
-        for key in ("real_link_gbps", "time_dilation"):
+        for key in ("real_link_gbps", "time_dilation", "real_base_rtt_us"):
             v = getattr(scale, key)
             if not (math.isfinite(v) and v > 0):
                 raise SpecError(f"scale.{key}", f"must be a number > 0, got {v!r}")
@@ -106,4 +112,5 @@ def fabric_scale(scale: ScaleSpec | None, host_rates_mbps: Iterable[float]) -> S
     """The Scale for a fabric with these host link rates (None without a [scale] table)."""
     if scale is None:
         return None
-    return Scale(scale.real_link_gbps, min(host_rates_mbps), scale.time_dilation)
+    return Scale(scale.real_link_gbps, min(host_rates_mbps), scale.time_dilation,
+                 scale.real_base_rtt_us)

@@ -1,6 +1,6 @@
 """Replay of LLM inference request traces in the Azure LLM inference trace format.
 
-The format (Azure/AzurePublicDataset, AzureLLMInferenceTrace 2023; REFERENCE.md) is a CSV with
+The format (Azure/AzurePublicDataset, AzureLLMInferenceTrace 2023) is a CSV with
 the header TIMESTAMP,ContextTokens,GeneratedTokens and one request per row; TIMESTAMP is a date
 time such as `2023-11-16 18:15:46.6805900` (any number of fractional digits) or plain seconds.
 The project ships no third-party trace: point `trace` at your own copy.
@@ -14,15 +14,20 @@ Arrival times are taken relative to the earliest request and then
 from __future__ import annotations
 
 import csv
+import io
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from topologies.errors import SpecError
 
+from .inputfile import read_text
+
 COLUMNS = ('TIMESTAMP', 'ContextTokens', 'GeneratedTokens')
+MAX_TOKENS = 10_000_000     # a token count beyond this is not a request
+MAX_SPAN_S = 86_400.0       # replayed timeline (after time_scale), seconds
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ def parse_timestamp(text: str) -> float:
     except ValueError:
         pass
     whole, _, frac = text.partition('.')
-    base = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc)  # naive: read as UTC
+    base = datetime.fromisoformat(whole).replace(tzinfo=UTC)  # naive: read as UTC
     if frac and not frac.isdigit():
         raise ValueError(f'bad fractional seconds in {text!r}')
     return base.timestamp() + (float(f'0.{frac}') if frac else 0.0)
@@ -50,30 +55,33 @@ def parse_timestamp(text: str) -> float:
 
 def read_azure_trace(path: str | Path) -> list[TraceRow]:
     """Rows of an Azure-format trace CSV, sorted by time; SpecError('trace') naming the line."""
-    try:
-        f = open(path, newline='')
-    except OSError as e:
-        raise SpecError('trace', f'cannot read {path}: {e}') from None
+    text = read_text(path, 'trace', 'trace file')
+    shown = repr(str(path))  # printable; rows are never echoed (the file may be anything)
     rows: list[TraceRow] = []
-    with f:
-        reader = csv.DictReader(f)
+    reader = csv.DictReader(io.StringIO(text, newline=''))
+    try:
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
-            raise SpecError('trace', f'{path}: missing column(s) {", ".join(missing)} '
-                                     f'(need {",".join(COLUMNS)})')
+            raise SpecError('trace', f'{shown}: missing column(s) {", ".join(missing)} '
+                                     f'(need the header {",".join(COLUMNS)})')
         for row in reader:
-            where = f'{path} line {reader.line_num}'
+            where = f'{shown} line {reader.line_num}'
             try:
                 ts = parse_timestamp(row['TIMESTAMP'])
                 ctx, gen = int(row['ContextTokens']), int(row['GeneratedTokens'])
-            except (TypeError, ValueError) as e:
-                raise SpecError('trace', f'{where}: {e}') from None
-            if ctx < 1 or gen < 0 or not math.isfinite(ts):
-                raise SpecError('trace', f'{where}: need ContextTokens >= 1 and '
-                                         f'GeneratedTokens >= 0, got {ctx}, {gen}')
+            except (TypeError, ValueError, OverflowError):
+                raise SpecError('trace', f'{where}: TIMESTAMP must be seconds or a date time, '
+                                         'ContextTokens and GeneratedTokens whole numbers') from None
+            if not (1 <= ctx <= MAX_TOKENS and 0 <= gen <= MAX_TOKENS and math.isfinite(ts)):
+                raise SpecError('trace', f'{where}: need a finite TIMESTAMP, 1 <= ContextTokens '
+                                         f'<= {MAX_TOKENS} and 0 <= GeneratedTokens <= '
+                                         f'{MAX_TOKENS}')
             rows.append(TraceRow(ts, ctx, gen))
+    except csv.Error as e:
+        reason = 'a field is too long' if 'field larger' in str(e) else 'malformed CSV'
+        raise SpecError('trace', f'{shown} line {reader.line_num}: {reason}') from None
     if not rows:
-        raise SpecError('trace', f'{path}: no requests')
+        raise SpecError('trace', f'{shown}: no requests')
     rows.sort(key=lambda r: r.timestamp_s)
     return rows
 
@@ -91,5 +99,9 @@ def replay(rows: list[TraceRow], time_scale: float = 1.0, rate_factor: float = 1
     if not kept:
         raise SpecError('rate_factor', f'no request of the trace kept at {rate_factor}')
     t0 = kept[0].timestamp_s
+    span = (kept[-1].timestamp_s - t0) * time_scale
+    if not span <= MAX_SPAN_S:
+        raise SpecError('trace', f'the replayed requests span {span:.3g} s (x time_scale), more '
+                                 f'than {MAX_SPAN_S:g} s')
     return [((r.timestamp_s - t0) * time_scale, r.context_tokens, r.generated_tokens)
             for r in kept]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 
@@ -109,7 +109,7 @@ def flow_match(key: FlowKey) -> dict[str, Any]:
 class AdaptivePolicy(EcmpPolicy):
     """ECMP underneath; per-flow entries at the ingress; elephants re-placed every interval."""
 
-    PARAMS: dict[str, Any] = {**EcmpPolicy.PARAMS, "interval_s": 0.1, "rate_window_s": 0.5,
+    PARAMS: ClassVar[dict[str, Any]] = {**EcmpPolicy.PARAMS, "interval_s": 0.1, "rate_window_s": 0.5,
                               "elephant_fraction": 0.1, "flow_idle_timeout_s": 5}
     wants_flow_stats = True
     REPORT_FILE = "moves.csv"
@@ -128,7 +128,7 @@ class AdaptivePolicy(EcmpPolicy):
             raise SpecError("params.elephant_fraction", "must be in (0, 1]")
         if not 1 <= p["flow_idle_timeout_s"] <= 3600:
             raise SpecError("params.flow_idle_timeout_s", "must be 1..3600 seconds")
-        self.interval_s = float(p["interval_s"])
+        self.interval_s = self.period_s = float(p["interval_s"])  # period_s: never None here
         self.by_ip = {graph.nodes[h]["ip"]: h for h in hosts(graph)}
         self._port_samples: dict[tuple[int, int], tuple[int, float]] = {}
         self.util_mbps: dict[Link, float] = {}    # measured tx rate per fabric link
@@ -278,7 +278,7 @@ class AdaptivePolicy(EcmpPolicy):
         moves datapath counters into its OpenFlow rules only when its revalidators run (every
         0.1-0.5 s measured here), so shorter windows see bursts and gaps, not rates.
         Entries that vanished (idle timeout) are forgotten."""
-        grace = max(1.0, 2 * self.interval_s)
+        grace = max(1.0, 2 * self.period_s)
         for dpid, entries in stats.flows.items():
             t = stats.flow_times.get(dpid)
             sw = self.switch_name(dpid)

@@ -69,6 +69,9 @@ class Policy:
             if default is not None and not _same_kind(value, default):
                 raise SpecError(f"params.{key}", f"expected {type(default).__name__}, "
                                                  f"got {value!r}")
+            bad = _bad_number(value, f"params.{key}")
+            if bad is not None:
+                raise SpecError(bad, "must be a finite number within +-1e9")
         self.graph = graph                     # the live fabric: full_graph minus failed links
         self.full_graph = graph
         self.down_ports: set[tuple[str, int]] = set()  # (switch, port) reported down
@@ -169,6 +172,16 @@ def _failed_links(g: nx.Graph, down_ports: set[tuple[str, int]]) -> set[frozense
     """Links of `g` with at least one end among the (switch, port) pairs reported down."""
     return {frozenset((u, v)) for u, v, d in g.edges(data=True)
             if any((n, d["ports"][n]) in down_ports for n in (u, v))}
+
+
+def _bad_number(value: Any, key: str) -> str | None:
+    """The key path of a number (also inside lists) that is not finite within +-1e9."""
+    if isinstance(value, list):
+        return next((bad for i, v in enumerate(value)
+                     if (bad := _bad_number(v, f"{key}[{i}]")) is not None), None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if -1e9 <= value <= 1e9 else key  # nan fails too; no float() of huge ints
 
 
 def _same_kind(value: Any, default: Any) -> bool:

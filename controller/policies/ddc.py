@@ -7,7 +7,7 @@ mechanism is shared with `spray` (controller.policies.spraying).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 
@@ -22,6 +22,9 @@ class DDCPolicy(SprayingPolicy):
     """Spraying at every NCP (topologies.ddc fabrics only)."""
 
     SPRAY_ROLE = "ncp"
+    # an NCP deals its fabric-bound packets round-robin over its NCF links as one device (all
+    # host ports share the counter), as a chassis line card sprays cells; see docs/ddc.md
+    PARAMS: ClassVar[dict[str, Any]] = {**SprayingPolicy.PARAMS, "counter": "switch"}
 
     def __init__(self, graph: nx.Graph, params: dict[str, Any] | None = None):
         if graph.graph.get("kind") != "ddc":

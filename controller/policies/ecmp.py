@@ -28,7 +28,7 @@ Hash fields (param `hash_fields`):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 
@@ -81,7 +81,7 @@ class EcmpPolicy(Policy):
     """Per-flow ECMP over all shortest paths (select groups, one per distinct port set, or the
     Nicira bundle action when `hash_fields` is set)."""
 
-    PARAMS: dict[str, Any] = {"hash_fields": [], "hash_basis": 0}
+    PARAMS: ClassVar[dict[str, Any]] = {"hash_fields": [], "hash_basis": 0}
 
     def __init__(self, graph: nx.Graph, params: dict[str, Any] | None = None):
         super().__init__(graph, params)

@@ -27,7 +27,7 @@ Mechanism (works on the userspace and the kernel OVS datapath alike):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 
@@ -66,7 +66,7 @@ def _port_match(value: int, mask: int) -> Any:
 class PriorityPolicy(EcmpPolicy):
     """ECMP forwarding in table 1; table 0 marks DSCP by class at the ingress switch."""
 
-    PARAMS: dict[str, Any] = {**EcmpPolicy.PARAMS, "latency_hosts": [],
+    PARAMS: ClassVar[dict[str, Any]] = {**EcmpPolicy.PARAMS, "latency_hosts": [],
                               "latency_tcp_ports": [], "scheduling": "strict",
                               "latency_share": 0.5, "latency_dscp": 46}
 
@@ -75,7 +75,7 @@ class PriorityPolicy(EcmpPolicy):
         p = self.params
         known = set(hosts(graph))
         for i, h in enumerate(p["latency_hosts"]):
-            if h not in known:
+            if not isinstance(h, str) or h not in known:
                 raise SpecError(f"params.latency_hosts[{i}]",
                                 f"host {h!r} is not in {graph.graph.get('name')}")
         self.ranges: list[tuple[int, int]] = []

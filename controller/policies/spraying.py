@@ -33,7 +33,7 @@ from topologies.errors import SpecError
 from topologies.model import HOST, hosts, intf_name, switches
 
 from controller import ofmsgs
-from controller.nftables import NUMGEN_MODES, SprayRule, spray_ruleset
+from controller.nftables import COUNTERS, NUMGEN_MODES, SprayRule, spray_ruleset
 from controller.policies.base import Msg
 from controller.policies.ecmp import IPV4, ROUTE_PRIORITY, EcmpPolicy
 
@@ -45,13 +45,16 @@ class SprayingPolicy(EcmpPolicy):
     """ECMP routes everywhere, plus per-packet spraying at switches of role SPRAY_ROLE."""
 
     SPRAY_ROLE: ClassVar[str] = ""
-    PARAMS: dict[str, Any] = {**EcmpPolicy.PARAMS, "numgen": "inc"}
+    PARAMS: ClassVar[dict[str, Any]] = {**EcmpPolicy.PARAMS, "numgen": "inc", "counter": "port"}
 
     def __init__(self, graph: nx.Graph, params: dict[str, Any] | None = None):
         super().__init__(graph, params)
         if self.params["numgen"] not in NUMGEN_MODES:
             raise SpecError("params.numgen", f"must be one of {', '.join(NUMGEN_MODES)}, "
                                              f"got {self.params['numgen']!r}")
+        if self.params["counter"] not in COUNTERS:
+            raise SpecError("params.counter", f"must be one of {', '.join(COUNTERS)}, "
+                                              f"got {self.params['counter']!r}")
         # sprayer -> {host port: host}: switches of the role with hosts and uplinks
         self.sprayers: dict[str, dict[int, str]] = {}
         for sw in switches(graph, self.SPRAY_ROLE):
@@ -94,4 +97,5 @@ class SprayingPolicy(EcmpPolicy):
         if switch not in self.sprayers:
             return None
         in_intfs = {p: intf_name(switch, p) for p in self.sprayers[switch]}
-        return spray_ruleset(switch, in_intfs, self.spray_rules(switch), self.params["numgen"])
+        return spray_ruleset(switch, in_intfs, self.spray_rules(switch), self.params["numgen"],
+                             self.params["counter"])

@@ -1,13 +1,13 @@
 """Will this run fit the machine? A prediction from the plan, before anything is built.
 
-The userspace OVS datapath pays per packet, not per byte (bench.capacity; README "Capacity"):
-the thread that forwards also runs the kernel's veth and TCP receive work of every frame it
-sends, so what this machine keeps faithful is a number of full-size frames per second of switch
-egress, summed over all switches (a little lower for larger frames: FRAME_COST_S). The prediction converts the plan's peak
-switch forwarding (the ideal model's `peak_forwarding_bps`, or for plans too large to replay
-quickly an upper bound: every sending host at line rate over its longest path) into frames per
-second at the fabric's MTU and compares it with the measured budget. The fidelity verdict
-after the run stays the authority; this is the warning before it.
+The userspace OVS datapath pays per packet, not per byte (bench.capacity; docs/benchmarks.md, "Capacity"): the
+thread that forwards also runs the kernel's veth and TCP receive work of every frame it sends, so
+what this machine keeps faithful is a number of full-size frames per second of switch egress,
+summed over all switches (a little lower for larger frames: FRAME_COST_S). The prediction converts
+the plan's peak switch forwarding (the ideal model's `peak_forwarding_bps`, or for plans too large
+to replay quickly an upper bound: every sending host at line rate over its longest path) into
+frames per second at the fabric's MTU and compares it with the measured budget. The fidelity
+verdict after the run stays the authority; this is the warning before it.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class CapacityPrediction:
         head = (f"capacity {self.fabric}: peak switch forwarding {self.peak_forwarding_mbps:.0f} "
                 f"Mbit/s = {self.peak_frames_per_s / 1e3:.1f}k frames/s at MTU {self.mtu} "
                 f"({'ideal model' if self.method == 'ideal' else 'upper bound: hosts at line rate'})")
-        if self.share is None:
+        if self.share is None or self.budget_frames_per_s is None:
             return head + "; no measured budget for this datapath"
         budget = f"{self.budget_frames_per_s / 1e3:.0f}k frames/s"
         if self.fits:

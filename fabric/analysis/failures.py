@@ -8,13 +8,18 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from traffic.records import FlowRecord
+
+from fabric.analysis.metrics import CollectiveResult, percentile
 
 
-from fabric.analysis.metrics import percentile
+# what impact() adds to each failure event (recomputed when a run is analysed again)
+IMPACT_KEYS = frozenset({"collectives_hit", "steady_jct_p50_s", "steady_jct_p99_s",
+                         "steady_samples", "hit_jct_s", "jct_overhead", "zero_impact"})
 
 
-def impact(events: Sequence[dict[str, Any]], collectives: Sequence[Any],
-           records: Sequence[Any]) -> list[dict[str, Any]]:
+def impact(events: Sequence[dict[str, Any]], collectives: Sequence[CollectiveResult],
+           records: Sequence[FlowRecord]) -> list[dict[str, Any]]:
     """Each applied failure with the collectives running at that instant and their JCT overhead.
 
     steady = collectives of the same workload that ended before the first failure;
@@ -25,7 +30,7 @@ def impact(events: Sequence[dict[str, Any]], collectives: Sequence[Any],
     spans: dict[str, tuple[float, float]] = {}
     owner: dict[str, str] = {}  # collective id -> its workload
     for r in records:
-        if r.group is not None and r.complete:
+        if r.group is not None and r.complete and r.start is not None and r.end is not None:
             lo, hi = spans.get(r.group, (math.inf, -math.inf))
             spans[r.group] = (min(lo, r.start), max(hi, r.end))
             owner[r.group] = r.workload
@@ -37,7 +42,7 @@ def impact(events: Sequence[dict[str, Any]], collectives: Sequence[Any],
             steady_of.setdefault(owner.get(c.id), []).append(c.jct_s)
     out = []
     for e in events:
-        row = dict(e)
+        row = {k: v for k, v in e.items() if k not in IMPACT_KEYS}  # idempotent: fabric analyse
         t = e.get("time")
         hit = [c for c in collectives if t is not None and c.id in spans
                and spans[c.id][0] <= t <= spans[c.id][1]]

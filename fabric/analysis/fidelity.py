@@ -61,9 +61,13 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from fabric.analysis.links import LinkSample
+import networkx as nx
+
+from traffic.plan import TrafficPlan
+
+from fabric.analysis.links import LinkSample, first_last
 
 SAMPLE_INTERVAL_S = 0.25
 WINDOW_S = 1.0
@@ -151,7 +155,7 @@ def cpu_stats(samples: Sequence[CpuSample]) -> CpuStats | None:
         return (y.machine_busy_s - x.machine_busy_s) / dt if dt > 0 else 0.0
 
     def cores(x: CpuSample, y: CpuSample, attr: str) -> float:
-        return (getattr(y, attr) - getattr(x, attr)) / (y.time - x.time)
+        return float(getattr(y, attr) - getattr(x, attr)) / (y.time - x.time)
 
     w = windows([s.time for s in samples])
     ncores = max(1, round((b.machine_total_s - a.machine_total_s) / span))
@@ -226,14 +230,9 @@ def best_utilisation(samples: Iterable[LinkSample]) -> dict[tuple[str, str], flo
 def kernel_drops(samples: Iterable[LinkSample],
                  frame_bytes: int = WIRE_FRAME_BYTES) -> tuple[int, float]:
     """(tx_dropped over the run, estimated packets sent) summed over all sampled directions."""
-    first: dict[tuple[str, str], LinkSample] = {}
-    last: dict[tuple[str, str], LinkSample] = {}
-    for s in samples:
-        k = (s.src, s.dst)
-        if k not in first or s.time < first[k].time:
-            first[k] = s
-        if k not in last or s.time > last[k].time:
-            last[k] = s
+    ends = first_last(samples)
+    first = {k: a for k, (a, _) in ends.items()}
+    last = {k: b for k, (_, b) in ends.items()}
     dropped = sum(max(0, last[k].tx_dropped - first[k].tx_dropped) for k in first)
     sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / frame_bytes
     return dropped, sent
@@ -329,7 +328,7 @@ def per_packet_policy(policy: str) -> bool:
     return cls is not None and issubclass(cls, SprayingPolicy)
 
 
-def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
+def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
                busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
                datapath: str = "") -> Fidelity:
     """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);
@@ -357,7 +356,7 @@ def assess_run(run_dir: Path, graph: Any, plan: Any, policy: str,
         from fabric.analysis.capacity import predict
         verdict.ideal_peak_forwarding_mbps = peak_forwarding_bps / 1e6
         pred = predict(graph.graph.get("name", ""), graph, plan, datapath, peak_forwarding_bps)
-        if not pred.fits:
+        if not pred.fits and pred.budget_frames_per_s is not None:
             verdict.warnings.append(
                 f"the plan asks the switches to forward {pred.peak_forwarding_mbps:.0f} Mbit/s "
                 f"({pred.peak_frames_per_s / 1e3:.1f}k frames/s at MTU {pred.mtu}) at its peak; "

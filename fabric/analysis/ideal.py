@@ -1,6 +1,6 @@
 """The ideal fabric: what a plan's transfers would achieve under max-min fair sharing (fluid model).
 
-Used to put every measured figure beside its ideal (DESIGN.md: models predict and explain, they
+Used to put every measured figure beside its ideal (models predict and explain, they
 never stand in for a measured result) and to compute FCT slowdown.
 
 Model
@@ -8,8 +8,10 @@ Model
 * Links are directed: edge (u, v) of the topology model gives u->v and v->u, each with capacity
   ``rate_mbps`` (HTB shapes every direction separately).
 * A transfer becomes *ready* at max(start_s, arrival of every id in `after`) + gap_s (the agent's
-  rule, traffic.agent). It then spends one handshake (SYN / SYN-ACK) before data flows, and its
-  last byte reaches the receiver one store-and-forward pipeline after the fluid part ends.
+  rule, traffic.agent). On a connection of its own it then spends one handshake (SYN / SYN-ACK)
+  before data flows; on a persistent connection (`conn`) it spends none, but waits until the
+  messages offered to that connection before it have left (one stream, FIFO). Its last byte
+  reaches the receiver one store-and-forward pipeline after the fluid part ends.
 * Between events (a flow starts or ends) rates are the max-min fair allocation, computed by
   progressive filling (water-filling): all unfrozen flows grow at the same rate until a link fills;
   flows crossing a full link freeze. A flow with goodput ``x`` loads each forward link by
@@ -79,13 +81,13 @@ class WireModel:
     store_and_forward: bool = True   # the last frame crosses every link after the bottleneck
 
     @classmethod
-    def for_mtu(cls, mtu: int) -> "WireModel":
+    def for_mtu(cls, mtu: int) -> WireModel:
         """Full segments at `mtu`: MSS = MTU - 52 (IP, TCP, timestamps), frame = MTU + 14
         (9000: 8948 payload bytes in 9014 wire bytes, goodput factor 0.993)."""
         return cls(mss_bytes=mtu - 52, frame_bytes=mtu + 14)
 
     @classmethod
-    def none(cls) -> "WireModel":
+    def none(cls) -> WireModel:
         """No overhead and no latency: the textbook fluid model (size / rate)."""
         return cls(frame_bytes=1448, ack_frame_bytes=0, syn_frame_bytes=0, header_bytes=0,
                    store_and_forward=False)
@@ -156,9 +158,9 @@ def spread_shares(paths: Sequence[Route]) -> dict[Link, float]:
     return share
 
 
-def path_shares(path: Path) -> dict[Link, float]:
+def path_shares(path: Route) -> dict[Link, float]:
     """A flow pinned to one path: share 1 on each of its links."""
-    return {(a, b): 1.0 for a, b in zip(path, path[1:])}
+    return dict.fromkeys(zip(path, path[1:]), 1.0)
 
 
 def hash_chooser(seed: int) -> Chooser:
@@ -197,7 +199,7 @@ def _fill(demands: Mapping[int, Mapping[Link, float]],
             if a > 0:
                 on_link.setdefault(l, []).append(f)
                 coef[l] = coef.get(l, 0.0) + a
-    used = {l: 0.0 for l in coef}
+    used = dict.fromkeys(coef, 0.0)
     heap = [(capacity[l] / a, l) for l, a in coef.items()]
     heapq.heapify(heap)
     while heap:
@@ -267,9 +269,9 @@ class IdealResult:
         link -> longest stretch in seconds."""
         out = {}
         for l, spans in self.saturated.items():
-            longest, start, last = 0.0, None, None
+            longest, start, last = 0.0, -math.inf, -math.inf
             for a, b in spans:
-                if start is None or a - last > max_gap_s:
+                if a - last > max_gap_s:
                     start = a
                 last = b
                 longest = max(longest, b - start)
@@ -331,86 +333,141 @@ class _Routing:
 def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
                choose: Chooser | None = None, wire: WireModel | None = None) -> IdealResult:
     """Simulate `plan` on `graph` as fluid flows under max-min fair sharing (see module doc)."""
-    wire = wire or WireModel.for_mtu(graph_mtu(graph))
-    routing = _Routing(graph, wire, view, choose)
-    capacity: dict[Link, float] = {}
-    for u, v, d in graph.edges(data=True):
-        capacity[(u, v)] = capacity[(v, u)] = d["rate_mbps"] * 1e6
-    by_id = plan.by_id()
-    demand = {t.id: routing.demand(routing.shares(t)) for t in plan.transfers}
-    lat = {t.id: routing.latencies(t) for t in plan.transfers}
-    work = {t.id: (t.size_bytes + wire.header_bytes) * 8.0 for t in plan.transfers}
-    waiting = {t.id: len(set(t.after)) for t in plan.transfers}
-    dependents: dict[int, list[int]] = {}
-    for t in plan.transfers:
-        for a in set(t.after):
-            dependents.setdefault(a, []).append(t.id)
-    dep_end: dict[int, float] = {}
-    ready: dict[int, float] = {}
-    end: dict[int, float] = {}
-    heap: list[tuple[float, int, int]] = []   # (time, kind 0=activate 1=arrive, id)
+    return _FluidSim(graph, plan, _Routing(graph, wire or WireModel.for_mtu(graph_mtu(graph)), view,
+                                        choose)).run()
 
-    def make_ready(tid: int) -> None:
-        t = by_id[tid]
-        ready[tid] = max(t.start_s, dep_end.get(tid, 0.0)) + t.gap_s
-        heapq.heappush(heap, (ready[tid] + lat[tid][0], 0, tid))
 
-    for t in plan.transfers:
-        if not waiting[t.id]:
-            make_ready(t.id)
-    active: dict[int, float] = {}            # id -> remaining payload bits
-    rates: dict[int, float] = {}
-    load: dict[Link, float] = {}
-    switch_nodes = set(model.switches(graph))
-    peak_fwd = 0.0
-    active_bits: dict[Link, tuple[float, float]] = {}
-    saturated: dict[Link, list[tuple[float, float]]] = {}
-    now = 0.0
-    while heap or active:
-        t_next = heap[0][0] if heap else math.inf
-        for f, rem in active.items():
-            if rates[f] > 0:
-                t_next = min(t_next, now + rem / rates[f])
+class _FluidSim:
+    """One event-driven run of the fluid model: flows become ready (start time, dependencies,
+    gap), activate after their handshake, share links max-min fairly, arrive after their
+    store-and-forward tail; link load is accounted between events."""
+
+    def __init__(self, graph: nx.Graph, plan: TrafficPlan, routing: _Routing):
+        self.plan, self.routing, wire = plan, routing, routing.wire
+        self.capacity: dict[Link, float] = {}
+        for u, v, d in graph.edges(data=True):
+            self.capacity[(u, v)] = self.capacity[(v, u)] = d["rate_mbps"] * 1e6
+        self.by_id = plan.by_id()
+        ts = plan.transfers
+        self.demand = {t.id: routing.demand(routing.shares(t)) for t in ts}
+        self.lat = {t.id: routing.latencies(t) for t in ts}
+        for t in ts:                 # a persistent connection is open already: no handshake
+            if t.conn is not None:
+                self.lat[t.id] = (0.0, self.lat[t.id][1])
+        self.conn_busy: dict[str, int] = {}           # connection -> transfer on the wire
+        self.conn_queue: dict[str, list[int]] = {}    # connection -> offered, waiting (FIFO)
+        self.work = {t.id: (t.size_bytes + wire.header_bytes) * 8.0 for t in ts}
+        self.waiting = {t.id: len(set(t.after)) for t in ts}
+        self.dependents: dict[int, list[int]] = {}
+        for t in ts:
+            for a in set(t.after):
+                self.dependents.setdefault(a, []).append(t.id)
+        self.dep_end: dict[int, float] = {}
+        self.ready: dict[int, float] = {}
+        self.end: dict[int, float] = {}
+        self.heap: list[tuple[float, int, int]] = []   # (time, kind 0=activate 1=arrive, id)
+        self.active: dict[int, float] = {}            # id -> remaining payload bits
+        self.rates: dict[int, float] = {}
+        self.load: dict[Link, float] = {}
+        self.switch_nodes = set(model.switches(graph))
+        self.peak_fwd = 0.0
+        self.active_bits: dict[Link, tuple[float, float]] = {}
+        self.saturated: dict[Link, list[tuple[float, float]]] = {}
+        self.now = 0.0
+
+    def run(self) -> IdealResult:
+        for t in self.plan.transfers:
+            if not self.waiting[t.id]:
+                self._make_ready(t.id)
+        while self.heap or self.active:
+            t_next = self._next_event()
+            self._advance(t_next)
+            changed = self._finish_fluid()
+            changed = self._pop_events() or changed
+            if changed:
+                self.rates, self.load = _fill({f: self.demand[f] for f in self.active},
+                                              self.capacity)
+        return self._result()
+
+    def _make_ready(self, tid: int) -> None:
+        t = self.by_id[tid]
+        self.ready[tid] = max(t.start_s, self.dep_end.get(tid, 0.0)) + t.gap_s
+        heapq.heappush(self.heap, (self.ready[tid] + self.lat[tid][0], 0, tid))
+
+    def _next_event(self) -> float:
+        t_next = self.heap[0][0] if self.heap else math.inf
+        for f, rem in self.active.items():
+            if self.rates[f] > 0:
+                t_next = min(t_next, self.now + rem / self.rates[f])
         if t_next == math.inf:
             raise RuntimeError("ideal model stalled: a flow has no capacity")
-        dt = t_next - now
-        if dt > 0 and active:
-            peak_fwd = max(peak_fwd, sum(x for l, x in load.items() if l[0] in switch_nodes))
-            for l, x in load.items():
+        return t_next
+
+    def _advance(self, t_next: float) -> None:
+        """Move the clock to t_next: drain the active flows, account link load and saturation."""
+        dt = t_next - self.now
+        if dt > 0 and self.active:
+            self.peak_fwd = max(self.peak_fwd, sum(x for link, x in self.load.items()
+                                                   if link[0] in self.switch_nodes))
+            for link, x in self.load.items():
                 if x > 0:
-                    secs, bits = active_bits.get(l, (0.0, 0.0))
-                    active_bits[l] = (secs + dt, bits + x * dt)
-            for l, x in load.items():
-                if x >= capacity[l] * (1 - 1e-6):
-                    saturated.setdefault(l, []).append((now, t_next))
-        for f in active:
-            active[f] -= rates[f] * dt
-        now = t_next
+                    secs, bits = self.active_bits.get(link, (0.0, 0.0))
+                    self.active_bits[link] = (secs + dt, bits + x * dt)
+            for link, x in self.load.items():
+                if x >= self.capacity[link] * (1 - 1e-6):
+                    self.saturated.setdefault(link, []).append((self.now, t_next))
+        for f in self.active:
+            self.active[f] -= self.rates[f] * dt
+        self.now = t_next
+
+    def _finish_fluid(self) -> bool:
+        """Flows whose last bit left: their arrival follows after the tail latency."""
+        done = [f for f, rem in self.active.items() if rem <= EPS * self.work[f] + 1e-6]
+        for f in done:
+            del self.active[f]
+            heapq.heappush(self.heap, (self.now + self.lat[f][1], 1, f))
+            key = self.by_id[f].conn
+            if key is not None:      # the connection's next message starts flowing now
+                del self.conn_busy[key]
+                if self.conn_queue.get(key):
+                    nxt = self.conn_queue[key].pop(0)
+                    self.conn_busy[key] = nxt
+                    self.active[nxt] = self.work[nxt]
+        return bool(done)
+
+    def _pop_events(self) -> bool:
+        """Activations and arrivals due now; an arrival may make its dependents ready."""
         changed = False
-        for f in [f for f, rem in active.items() if rem <= EPS * work[f] + 1e-6]:
-            del active[f]
-            heapq.heappush(heap, (now + lat[f][1], 1, f))
-            changed = True
-        while heap and heap[0][0] <= now * (1 + EPS) + EPS:
-            _, kind, tid = heapq.heappop(heap)
+        while self.heap and self.heap[0][0] <= self.now * (1 + EPS) + EPS:
+            _, kind, tid = heapq.heappop(self.heap)
             if kind == 0:
-                active[tid] = work[tid]
+                key = self.by_id[tid].conn
+                if key is not None:
+                    if key in self.conn_busy:        # behind the connection's earlier messages
+                        self.conn_queue.setdefault(key, []).append(tid)
+                        continue
+                    self.conn_busy[key] = tid
+                self.active[tid] = self.work[tid]
                 changed = True
-            else:
-                end[tid] = now
-                for dep in dependents.get(tid, ()):
-                    dep_end[dep] = max(dep_end.get(dep, 0.0), now)
-                    waiting[dep] -= 1
-                    if not waiting[dep]:
-                        make_ready(dep)
-        if changed:
-            rates, load = _fill({f: demand[f] for f in active}, capacity)
-    flows = {}
-    for t in plan.transfers:
-        alone = _alone_fct(t, demand[t.id], lat[t.id], work[t.id], capacity)
-        flows[t.id] = IdealFlow(t.id, ready[t.id], end[t.id], end[t.id] - ready[t.id], alone)
-    return IdealResult(view, wire, flows, collective_jcts(plan, flows), _merge(saturated),
-                       peak_fwd, active_bits, capacity)
+                continue
+            self.end[tid] = self.now
+            for dep in self.dependents.get(tid, ()):
+                self.dep_end[dep] = max(self.dep_end.get(dep, 0.0), self.now)
+                self.waiting[dep] -= 1
+                if not self.waiting[dep]:
+                    self._make_ready(dep)
+        return changed
+
+    def _result(self) -> IdealResult:
+        flows = {}
+        for t in self.plan.transfers:
+            alone = _alone_fct(t, self.demand[t.id], self.lat[t.id], self.work[t.id],
+                               self.capacity)
+            flows[t.id] = IdealFlow(t.id, self.ready[t.id], self.end[t.id],
+                                    self.end[t.id] - self.ready[t.id], alone)
+        return IdealResult(self.routing.view, self.routing.wire, flows,
+                           collective_jcts(self.plan, flows), _merge(self.saturated),
+                           self.peak_fwd, self.active_bits, self.capacity)
 
 
 def _alone_fct(t: Transfer, demand: Mapping[Link, float], lat: tuple[float, float], work: float,
@@ -465,7 +522,7 @@ def ecmp_average(graph: nx.Graph, plan: TrafficPlan, samples: int = 16, seed: in
 
 
 def fct_slowdown(measured_fct_s: float, alone_fct_s: float) -> float:
-    """FCT / ideal FCT of the flow alone, clamped at 1 (HPCC's definition, REFERENCE.md)."""
+    """FCT / ideal FCT of the flow alone, clamped at 1 (HPCC's definition, docs/metrics.md)."""
     return max(1.0, measured_fct_s / alone_fct_s) if alone_fct_s > 0 else math.nan
 
 
@@ -476,7 +533,7 @@ class IdealSummary:
     """The ideal model beside a run's measurements (the summary's `ideal` field).
 
     fct_ratio = measured FCT / ideal FCT of the same flow sharing the fabric as planned;
-    fct_slowdown = measured FCT / ideal FCT of the flow alone, clamped at 1 (REFERENCE.md).
+    fct_slowdown = measured FCT / ideal FCT of the flow alone, clamped at 1 (docs/metrics.md).
     Both over complete flows only.
     """
     view: str
@@ -489,13 +546,13 @@ class IdealSummary:
 
 def summarize(result: IdealResult, records: Iterable[FlowRecord]) -> IdealSummary:
     """Measured flows against the ideal result of the same plan."""
-    done = [(r, result.flows[r.flow_id]) for r in records
+    done = [(r.fct_s, result.flows[r.flow_id]) for r in records
             if r.complete and r.fct_s is not None and r.flow_id in result.flows]
     return IdealSummary(
         result.view, result.wire.goodput_factor, result.makespan_s,
         Distribution.of(f.fct_s for f in result.flows.values()),
-        Distribution.of(r.fct_s / f.fct_s for r, f in done if f.fct_s > 0),
-        Distribution.of(fct_slowdown(r.fct_s, f.alone_fct_s) for r, f in done
+        Distribution.of(fct / f.fct_s for fct, f in done if f.fct_s > 0),
+        Distribution.of(fct_slowdown(fct, f.alone_fct_s) for fct, f in done
                         if f.alone_fct_s > 0))
 
 
@@ -506,19 +563,23 @@ def with_ideal(c: CollectiveResult, result: IdealResult) -> CollectiveResult:
     return dataclasses.replace(c, ideal_jct_s=ideal, jct_vs_ideal=ratio)
 
 
-IDEAL_CSV_COLUMNS = ("flow_id", "ideal_ready_s", "ideal_end_s", "ideal_fct_s", "alone_fct_s",
+IDEAL_CSV_COLUMNS = ("flow_id", "ideal_ready", "ideal_end", "ideal_fct_s", "alone_fct_s",
                      "fct_s", "fct_ratio", "fct_slowdown")
 
 
-def write_csv(result: IdealResult, records: Iterable[FlowRecord], path: Path) -> None:
-    """ideal.csv: one row per planned flow, ideal times (relative to t0) beside the measured FCT."""
+def write_csv(result: IdealResult, records: Iterable[FlowRecord], path: Path,
+              t0: float = 0.0) -> None:
+    """ideal.csv: one row per planned flow, ideal times beside the measured FCT.
+
+    ideal_ready / ideal_end are epoch seconds (t0 + the model's time since the start), the clock
+    of flows.csv, links.csv and cpu.csv; durations end in _s."""
     measured = {r.flow_id: r.fct_s for r in records if r.complete}
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(IDEAL_CSV_COLUMNS)
         for tid, x in result.flows.items():
             m = measured.get(tid)
-            w.writerow([tid, f"{x.ready_s:.6f}", f"{x.end_s:.6f}", f"{x.fct_s:.6f}",
+            w.writerow([tid, f"{t0 + x.ready_s:.6f}", f"{t0 + x.end_s:.6f}", f"{x.fct_s:.6f}",
                         f"{x.alone_fct_s:.6f}", "" if m is None else f"{m:.6f}",
                         "" if m is None or x.fct_s <= 0 else f"{m / x.fct_s:.4f}",
                         "" if m is None else f"{fct_slowdown(m, x.alone_fct_s):.4f}"])

@@ -17,13 +17,17 @@ fidelity checks read; new columns are only ever appended at the end):
     tx_bytes    cumulative tx_bytes of src's interface (since the interface was created)
     tx_dropped  cumulative tx_dropped of src's interface
     intf        the interface read, e.g. "l1-eth3"
+    qdisc_dropped  cumulative drops of the interface's egress queues (its root qdisc)
+    ovs_rx_dropped cumulative drops of ovs-vswitchd's packet socket on the interface: packets
+                arriving on it (direction dst -> src) that the userspace datapath never read
+                (both: fabric.analysis.loss; read about once a second, 0 when unreadable)
 
 One row per sampled direction per sample; every switch end of every model edge is a direction
 (so both directions of a fabric link, and the switch->host direction of a host link). Samples are
 taken when the sampler starts, every `interval_s` (0.25 s), and when it stops.
 
 Utilisation of a direction over a window = bytes sent in the window * 8 / (rate * window length),
-a fraction of line rate; p95/max are over the sampling intervals. MMR and Jain's index (REFERENCE.md,
+a fraction of line rate; p95/max are over the sampling intervals. MMR and Jain's index (docs/metrics.md,
 "Benchmark conventions") are computed over the per-direction mean utilisations of one tier.
 """
 from __future__ import annotations
@@ -42,7 +46,8 @@ from topologies.model import intf_name
 from fabric.analysis.metrics import percentile
 
 log = logging.getLogger("fabric.linkstats")
-COLUMNS = ("time", "link", "src", "dst", "tier", "rate_mbps", "tx_bytes", "tx_dropped", "intf")
+COLUMNS = ("time", "link", "src", "dst", "tier", "rate_mbps", "tx_bytes", "tx_dropped", "intf",
+           "qdisc_dropped", "ovs_rx_dropped")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class LinkSample:
     tx_bytes: int
     tx_dropped: int
     intf: str = ""
+    qdisc_dropped: int = 0
+    ovs_rx_dropped: int = 0
 
 
 def directions(graph: nx.Graph) -> list[Direction]:
@@ -91,7 +98,9 @@ def read_links_csv(path: Path) -> list[LinkSample]:
             try:
                 out.append(LinkSample(float(row["time"]), row["link"], row["src"], row["dst"],
                                       row["tier"], float(row["rate_mbps"]), int(row["tx_bytes"]),
-                                      int(row["tx_dropped"]), row.get("intf") or ""))
+                                      int(row["tx_dropped"]), row.get("intf") or "",
+                                      int(row.get("qdisc_dropped") or 0),
+                                      int(row.get("ovs_rx_dropped") or 0)))
             except (KeyError, TypeError, ValueError):
                 continue
     return out
@@ -111,6 +120,16 @@ class LinkUtilisation:
     util_mean: float
     util_p95: float
     util_max: float
+
+
+def first_last(samples: Iterable[LinkSample]
+               ) -> dict[tuple[str, str], tuple[LinkSample, LinkSample]]:
+    """Per direction (src, dst): its earliest and latest sample (for counter deltas)."""
+    out: dict[tuple[str, str], tuple[LinkSample, LinkSample]] = {}
+    for s in samples:
+        a, b = out.get((s.src, s.dst), (s, s))
+        out[(s.src, s.dst)] = (s if s.time < a.time else a, s if s.time >= b.time else b)
+    return out
 
 
 def _by_direction(samples: Iterable[LinkSample]) -> dict[tuple[str, str, str], list[LinkSample]]:

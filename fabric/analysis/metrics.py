@@ -1,6 +1,6 @@
 """Metrics from raw flow records: FCT percentiles, collective JCT, algbw and busbw.
 
-Definitions follow DESIGN.md / REFERENCE.md:
+Definitions (docs/metrics.md explains each one):
   FCT   = last byte received by the application - first byte offered by the sender application.
   JCT   = end of the collective's last transfer - start of its first (one clock for all hosts).
   algbw = S / JCT (S: bytes per rank for all-reduce, nccl-tests); busbw = algbw * factor with
@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-BUSBW_FACTOR = {
+from traffic.plan import Collective, TrafficPlan
+from traffic.records import FlowRecord, span
+
+BUSBW_FACTOR: dict[str, Callable[[int], float]] = {
     "allreduce": lambda n: 2 * (n - 1) / n,
     "allgather": lambda n: (n - 1) / n,
     "reducescatter": lambda n: (n - 1) / n,
@@ -49,7 +52,7 @@ class Distribution:
     max: float
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> "Distribution":
+    def of(cls, values: Iterable[float]) -> Distribution:
         xs = [float(v) for v in values]
         if not xs:
             nan = math.nan
@@ -84,15 +87,17 @@ def busbw_factor(kind: str, n: int) -> float:
         raise ValueError(f"no busbw factor for collective kind {kind!r}") from None
 
 
-def collective_result(coll: Any, records: Sequence[Any], line_rate_mbps: float) -> CollectiveResult:
+def collective_result(coll: Collective, records: Sequence[FlowRecord],
+                      line_rate_mbps: float) -> CollectiveResult:
     """Measure one collective (traffic.plan.Collective) from its flow records (FlowRecord)."""
     mine = [r for r in records if r.group == coll.id]
     complete = bool(mine) and all(r.complete for r in mine)
     n = len(coll.hosts)
     factor = busbw_factor(coll.kind, n)
     lower = coll.size_bytes * 8 / (line_rate_mbps * 1e6) * factor
-    if complete:
-        jct = max(r.end for r in mine) - min(r.start for r in mine)
+    whole = span(mine) if complete else None
+    if whole is not None:
+        jct = whole[1] - whole[0]
         algbw = coll.size_bytes * 8 / jct / 1e6 if jct > 0 else math.nan
     else:
         jct = algbw = math.nan
@@ -105,7 +110,7 @@ def collective_result(coll: Any, records: Sequence[Any], line_rate_mbps: float) 
 class JobResult:
     """One training job (a workload of collectives): JCT = end of its last transfer - start of
     its first iteration (the first compute gap included); roofline = iterations * (compute +
-    8 * S * busbw factor / line rate); jct_ratio = JCT / roofline (REFERENCE.md, BMWG)."""
+    8 * S * busbw factor / line rate); jct_ratio = JCT / roofline (docs/metrics.md; IETF BMWG AI-fabric drafts)."""
     name: str
     kind: str
     algorithm: str
@@ -120,7 +125,7 @@ class JobResult:
     jct_ratio: float
 
 
-def job_results(plan: Any, records: Sequence[Any],
+def job_results(plan: TrafficPlan, records: Sequence[FlowRecord],
                 host_rates_mbps: Mapping[str, float]) -> list[JobResult]:
     """Per job (workload owning collectives, plan order): its JCT from the flow records.
 
@@ -128,7 +133,7 @@ def job_results(plan: Any, records: Sequence[Any],
     min(record.start - transfer.gap_s) over its transfers (one clock for every host)."""
     by_id = {t.id: t for t in plan.transfers}
     owner = {t.group: t.workload for t in plan.transfers if t.group is not None}
-    jobs: dict[str, list[Any]] = {}
+    jobs: dict[str, list[Collective]] = {}
     for c in plan.collectives:
         jobs.setdefault(owner.get(c.id, c.id), []).append(c)
     out = []
@@ -141,17 +146,18 @@ def job_results(plan: Any, records: Sequence[Any],
         comm = sum(c.size_bytes * 8 / (rate * 1e6) * busbw_factor(c.kind, n) for c in colls)
         roofline = len(colls) * compute + comm
         complete = bool(mine) and all(r.complete for r in mine)
-        jct = (max(r.end for r in mine) - min(r.start - by_id[r.flow_id].gap_s for r in mine)
-               if complete else math.nan)
+        ends = [r.end for r in mine if r.end is not None]
+        starts = [r.start - by_id[r.flow_id].gap_s for r in mine if r.start is not None]
+        jct = max(ends) - min(starts) if complete and ends and starts else math.nan
         out.append(JobResult(name, first.kind, first.algorithm, n, len(colls),
-                             getattr(first, "channels", 1), first.size_bytes, compute, complete,
+                             first.channels, first.size_bytes, compute, complete,
                              jct, roofline, jct / roofline if roofline > 0 else math.nan))
     return out
 
 
-def fct_distribution(records: Iterable[Any]) -> Distribution:
+def fct_distribution(records: Iterable[FlowRecord]) -> Distribution:
     """FCT distribution (seconds) over the complete flows."""
-    return Distribution.of(r.fct_s for r in records if r.complete)
+    return Distribution.of(r.fct_s for r in records if r.complete and r.fct_s is not None)
 
 
 def to_jsonable(obj: Any) -> Any:

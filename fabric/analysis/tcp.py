@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from fabric.analysis.loss import split_retransmissions
+
 # counter -> what it means in a report
 COUNTERS = {
     "Tcp.OutSegs": "segments sent",
@@ -43,13 +45,16 @@ def delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]
     return {k: after.get(k, 0) - before.get(k, 0) for k in COUNTERS}
 
 
-def total(deltas: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Sum of per-host deltas, plus derived rates (per million segments sent)."""
-    out = {k: 0 for k in COUNTERS}
+def total(deltas: Iterable[Mapping[str, int]]) -> dict[str, float]:
+    """Sum of per-host deltas, plus derived rates (per million segments sent; ofo_permille is
+    the one fraction, the rest are whole numbers)."""
+    out: dict[str, float] = dict.fromkeys(COUNTERS, 0)
     for d in deltas:
         for k, v in d.items():
             out[k] += v
     sent = out["Tcp.OutSegs"]
     out["retransmit_ppm"] = round(1e6 * out["Tcp.RetransSegs"] / sent) if sent else 0
     out["reorder_events"] = out["TcpExt.TCPSACKReorder"] + out["TcpExt.TCPTSReorder"]
+    out["ofo_permille"] = round(1e3 * out["TcpExt.TCPOFOQueue"] / sent, 1) if sent else 0.0
+    out.update(split_retransmissions(out))
     return out

@@ -6,12 +6,12 @@ connection stays up), as when a real fabric box loses its links.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 import networkx as nx
 
 from topologies import model
-from fabric.spec.failures import applies_to
+from fabric.spec.failures import FailureSpec, applies_to
 
 
 
@@ -30,7 +30,7 @@ def _link_interfaces(graph: nx.Graph, a: str, b: str) -> tuple[str, str]:
             model.intf_name(b, model.port(graph, b, a)))
 
 
-def failure_actions(failures: Iterable[Any], graph: nx.Graph,
+def failure_actions(failures: Iterable[FailureSpec], graph: nx.Graph,
                     fabric_name: str) -> list[FailureAction]:
     """The (validated) failures of this fabric as interface actions, in time order."""
     out = []

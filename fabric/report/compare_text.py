@@ -1,6 +1,7 @@
 """`fabric compare` as text: the comparison table printed and written to compare.txt."""
 from __future__ import annotations
 from fabric.analysis.comparison import Comparison, Stat
+from fabric.analysis.cost import CostLine, assumptions, cost_line, format_cost
 
 
 
@@ -29,12 +30,17 @@ def table_rows(comp: Comparison) -> list[tuple[str, list[tuple[str, str]]]]:
         for f in comp.fabrics:
             a = f.workloads[w]
             out.append((w, [
-                ("fabric", f.name + (" (ref)" if f.reference else "")), ("kind", f.kind),
-                ("runs ok", f"{f.runs_complete}/{f.runs}"),
+                ("fabric", f.name + (" (ref)" if f.reference else "")),
+                ("kind", f.kind + ("" if f.kind == "single" else f"/{f.policy}")),
+                ("complete", f"{f.runs_complete}/{f.runs}"),
+                ("faithful", f"{f.runs_faithful}/{f.runs}"),
+                ("in means", str(f.runs_counted)),
                 ("JCT s", _pm(a.jct_s)), ("cv", _pct(a.jct_s.cv)),
                 ("min..max s", "-" if a.jct_s.min is None
                  else f"{a.jct_s.min:.3f}..{a.jct_s.max:.3f}"),
                 ("JCT xref", _num(a.jct_ratio, digits=2)),
+                ("x ideal", _num(a.x_ideal, digits=2)),
+                ("ECMP model x", _num(a.ecmp_penalty, digits=2)),
                 ("iter JCT s", _num(a.iteration_jct_s.mean)),
                 ("busbw Mbit/s", _pm(a.busbw_mbps, digits=2)),
                 ("FCT p50 ms", _num(a.fct_p50_s.mean, 1e3, 1)),
@@ -56,22 +62,75 @@ def link_rows(comp: Comparison) -> list[list[tuple[str, str]]]:
     return out
 
 
+def drop_empty_columns(rows: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+    """Leave out the columns where every cell is "-" (e.g. busbw of a workload without
+    collectives)."""
+    if not rows:
+        return rows
+    keep = [i for i in range(len(rows[0])) if any(r[i][1] != "-" for r in rows)]
+    return [[r[i] for i in keep] for r in rows]
+
+
+def banner(comp: Comparison) -> list[str]:
+    """The warning shown above every table when a complete run was not faithful."""
+    bad = comp.not_faithful
+    if not bad:
+        return []
+    total = sum(1 for r in comp.runs if r.complete)
+    how = ("they ARE counted in means, ratios and verdicts (--include-unfaithful)"
+           if comp.include_unfaithful else
+           "they are left out of every mean, ratio and verdict (--include-unfaithful counts them)")
+    return [f"WARNING: {len(bad)} of {total} complete runs not faithful (the machine, not the "
+            f"fabric, may have set their numbers); {how}:"] + [
+        f"  {r.fabric} seed {r.seed}: {r.fidelity}"
+        + (f" ({'; '.join(r.fidelity_reasons)})" if r.fidelity_reasons else "") for r in bad]
+
+
+def cost_lines(comp: Comparison) -> list[CostLine]:
+    """Cost lines of the resolved pairs of real fabrics (the one-switch ideal is left out)."""
+    kinds = {f.name: f.kind for f in comp.fabrics}
+    return [c for p in comp.pairs
+            if kinds.get(p.a) != "single" and kinds.get(p.b) != "single"
+            and (c := cost_line(p, comp.cost)) is not None]
+
+
+def run_rows(comp: Comparison) -> list[list[tuple[str, str]]]:
+    """One row per run: status, fidelity, whether it is in the means."""
+    return [[("fabric", r.fabric), ("seed", str(r.seed)), ("status", r.status),
+             ("fidelity", r.fidelity), ("in means", "yes" if r.counts(comp.include_unfaithful)
+                                         else "no"),
+             ("elapsed s", f"{r.elapsed_s:.1f}"), ("run dir", comp.relative(r.run_dir)),
+             ("why", "; ".join(([r.error] if r.error else []) + list(r.fidelity_reasons)) or "-")]
+            for r in comp.runs]
+
+
 def _render(rows: list[list[tuple[str, str]]]) -> list[str]:
+    rows = drop_empty_columns(rows)
     heads = [c for c, _ in rows[0]]
     widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(heads)]
-    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    left = {0, 1} | {i for i, h in enumerate(heads) if h in ("run dir", "why")}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     return [line(heads)] + [line([v for _, v in r]) for r in rows]
 
 
 def format_comparison(comp: Comparison) -> str:
     """The human table `fabric compare` prints (and compare.txt holds)."""
     seeds = comp.seeds
+    counted = ("complete runs, faithful or not" if comp.include_unfaithful
+               else "complete, faithful runs only")
     lines = [f"fabric compare: {comp.experiment}, seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per "
              f"fabric), reference: {comp.reference or 'none (no ratios)'}"
-             + ("  [INTERRUPTED]" if comp.interrupted else ""),
-             "means over complete runs only; ± = sample stdev over seeds; cv = stdev/mean; "
-             "xref = mean / reference mean", ""]
+             + ("  [INTERRUPTED]" if comp.interrupted else "")]
+    lines += banner(comp)
+    lines += [f"means over {counted}; ± = sample stdev over seeds; cv = stdev/mean; "
+              "xref = mean / reference mean; x ideal = mean / the ideal model's JCT on this fabric; "
+              "ECMP model x = the ideal model's expected ECMP JCT / its no-collision JCT (docs/metrics.md)", ""]
+    if comp.pairs:
+        lines.append("head to head (JCT ratio seed by seed, 95% CI; docs/metrics.md):")
+        lines += [f"  {v}" for v in comp.verdicts()] + [""]
     rows = table_rows(comp)
     for w in comp.workloads:
         lines.append(f"workload {w}  (JCT: first flow start -> last flow end; iter JCT, busbw: "
@@ -86,6 +145,13 @@ def format_comparison(comp: Comparison) -> str:
     lines.append("fabric-tier links (per-direction mean utilisation over the workload window, "
                  "mean over runs; MMR = busiest/mean)")
     lines += _render(link_rows(comp)) + [""]
+    costs = cost_lines(comp)
+    if costs:
+        lines.append("cost per job (measured JCT ratio -> accelerator-hours and dollars):")
+        lines += [f"  {format_cost(c)}" for c in costs]
+        lines += [f"  {assumptions(comp.cost)}", ""]
+    lines.append("runs")
+    lines += _render(run_rows(comp)) + [""]
     for f in comp.fabrics:
         lines.append(f"setup {f.name}: " + "  ".join(f"{k}={v}" for k, v in f.setup.items()))
     lines.append(f"\nreport: {comp.report_dir}  ({comp.elapsed_s:.0f} s)")

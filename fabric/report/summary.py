@@ -7,11 +7,11 @@ fabric/workloads/).
 """
 from __future__ import annotations
 
-from typing import Any
 
 from fabric.analysis.fidelity import Fidelity
 from fabric.analysis.metrics import fmt
 from fabric.analysis.summary import RunSummary
+from fabric.analysis.transport import TransportResult
 
 
 def format_summary(s: RunSummary) -> str:
@@ -46,8 +46,25 @@ def format_summary(s: RunSummary) -> str:
     if s.tcp:
         lines.append(f"\ntcp: {s.tcp['Tcp.OutSegs']} segments, {s.tcp['Tcp.RetransSegs']} retransmitted "
                      f"({s.tcp['retransmit_ppm']} ppm), {s.tcp['reorder_events']} reorder events, "
-                     f"{s.tcp['TcpExt.TCPOFOQueue']} queued out of order, "
+                     f"{s.tcp['TcpExt.TCPOFOQueue']} queued out of order "
+                     f"({s.tcp.get('ofo_permille', 0) / 10:.1f}%), "
                      f"{s.tcp['TcpExt.TCPTimeouts']} timeouts")
+        if "retrans_real" in s.tcp:
+            lines.append(f"retransmitted: {s.tcp['retrans_real']} real "
+                         f"({s.tcp['retrans_real_ppm']} ppm), {s.tcp['retrans_spurious']} "
+                         f"spurious (DSACK: the receiver had the data)")
+    if s.loss:
+        parts = [f"{tier} {d['total']} (queues {d['queue_drops']}, host NICs {d['host_nic_drops']}, "
+                 f"OVS {d['ovs_drops']}, veth {d['veth_drops']})" if tier == "host" else
+                 f"{tier} {d['total']} (queues {d['queue_drops']}, OVS {d['ovs_drops']}, "
+                 f"veth {d['veth_drops']})" for tier, d in sorted(s.loss.items())]
+        lines.append("packets lost: " + "; ".join(parts))
+    if s.transport is not None:
+        lines += format_transport(s.transport)
+    if s.collisions:
+        more = f" (+{len(s.collisions) - 3} more in paths.csv/summary.json)" \
+            if len(s.collisions) > 3 else ""
+        lines.append("paths: " + "; ".join(s.collisions[:3]) + more)
     for f in s.failures:
         when = (f"at t0+{f['applied_s']:.2f}s" if f.get("applied_s") is not None
                 else f"NOT applied ({f.get('error')})")
@@ -104,3 +121,33 @@ def format_fidelity(f: Fidelity) -> list[str]:
                      "ideal load")
         head += ")"
     return [head] + [f"  UNFAITHFUL: {r}" for r in f.reasons] + [f"  note: {w}" for w in f.warnings]
+
+
+def format_transport(t: TransportResult) -> list[str]:
+    """The summary's transport lines."""
+    def ms(x: float | None) -> str:
+        return "-" if x is None or x != x else f"{x * 1e3:.2f}"
+    hp, ht = t.handshake_persistent_s, t.handshake_per_transfer_s
+    line = (f"transport: {t.persistent} persistent connections"
+            + (f" (handshake p50 {ms(hp.p50)} ms, max {ms(hp.max)} ms, before their first "
+               "message is offered: in no FCT)"
+               if hp.count else "")
+            + f", {t.per_transfer} transfers on connections of their own"
+            + (f" (handshake p50 {ms(ht.p50)} ms, max {ms(ht.max)} ms, inside their FCT)"
+               if ht.count else ""))
+    out = [line]
+    if t.base_rtt_s.count:
+        b = t.base_rtt_s
+        rtt = (f"base RTT (TCP min_rtt) over {b.count} paths: p50 {ms(b.p50)} ms, "
+               f"max {ms(b.max)} ms; {t.rtt_share * 100:.1f}% of the median FCT"
+               if t.rtt_share == t.rtt_share else
+               f"base RTT (TCP min_rtt) over {b.count} paths: p50 {ms(b.p50)} ms, max {ms(b.max)} ms")
+        if t.stands_for_real_s is not None:
+            rtt += (f"; stands for {t.stands_for_real_s * 1e6:.1f} us real "
+                    f"(time dilation {t.time_dilation:g})")
+            if t.rtt_factor is not None and t.real_base_rtt_s is not None:
+                rtt += (f", real fabric {t.real_base_rtt_s * 1e6:g} us: "
+                        f"RTT/transfer time x{t.rtt_factor:.1f}")
+        out.append(rtt)
+    out += [f"warning: {w}" for w in t.warnings]
+    return out

@@ -1,8 +1,10 @@
 """Start one traffic agent inside each Mininet host, release them together, wait for them.
 
-Protocol with traffic.agent (stdout lines): ``READY`` once listening; then we write
-``GO <t0>`` to every agent's stdin, t0 a moment in the shared clock's future, so every host starts
-from the same instant; each agent ends with ``DONE`` (exit 0) or ``FAILED <reason>`` (exit 1).
+The line protocol is traffic.agent_protocol: each agent says READY once listening; then we write
+CONNECT and every agent opens its warm persistent connections (handshakes before t0, like
+NCCL's communicator set-up) and answers CONNECTED; then GO <t0> to every agent's stdin, t0 a
+moment in the shared clock's future, so every host starts from the same instant; each agent
+ends with DONE (exit 0) or FAILED <reason> (exit 1).
 """
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from topologies.errors import RunError
+from traffic import agent_protocol as proto
 
 log = logging.getLogger("fabric.run.agents")
 AGENT_PORT = 5201
+EXIT = "EXIT"  # what the reader queues when an agent's stdout closes (not a protocol line)
 
 
 class AgentGroup:
@@ -32,8 +36,8 @@ class AgentGroup:
         self.out_dir = out_dir
         self.deadline_s = deadline_s
         self.tcp_cc = tcp_cc
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.events: "queue.Queue[tuple[str, str]]" = queue.Queue()
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.status: dict[str, str] = {}
 
     def start(self) -> None:
@@ -44,17 +48,17 @@ class AgentGroup:
                     "--out", str(self.out_dir), "--deadline-s", str(self.deadline_s)]
             if self.tcp_cc:
                 argv += ["--tcp-cc", self.tcp_cc]
-            err = open(self.out_dir / f"{name}.stderr", "w")
+            err = open(self.out_dir / f"{name}.stderr", "w")  # noqa: SIM115 - closed below
             proc = host.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                               text=True, bufsize=1)
             err.close()
             self.procs[name] = proc
             threading.Thread(target=self._read, args=(name, proc), daemon=True).start()
 
-    def _read(self, name: str, proc: subprocess.Popen) -> None:
+    def _read(self, name: str, proc: subprocess.Popen[str]) -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
             self.events.put((name, line.strip()))
-        self.events.put((name, "EXIT"))
+        self.events.put((name, EXIT))
 
     def _wait_for(self, want: set[str], timeout_s: float, check: Callable[[], None]) -> None:
         """Collect events until every agent reported one of `want`, or fail."""
@@ -67,31 +71,39 @@ class AgentGroup:
             except queue.Empty:
                 if time.monotonic() > end:
                     raise RunError(f"agents timed out after {timeout_s:.0f} s waiting for "
-                                   f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}")
+                                   f"{'/'.join(sorted(want))}: {', '.join(sorted(pending))}"
+                                   ) from None
                 continue
-            word = line.split(" ", 1)[0]
+            word = proto.kind(line)
             if name not in pending:  # e.g. the EXIT that follows an agent's DONE
                 continue
             self.status[name] = line
             if word in want:
                 pending.discard(name)
-            elif word in ("FAILED", "EXIT"):
+            elif word in (proto.FAILED, EXIT):
                 raise RunError(f"agent on {name} failed: {line} "
                                f"(see {self.out_dir / (name + '.stderr')})")
 
     def wait_ready(self, timeout_s: float, check: Callable[[], None]) -> None:
-        self._wait_for({"READY"}, timeout_s, check)
+        self._wait_for({proto.READY}, timeout_s, check)
+
+    def connect(self, timeout_s: float, check: Callable[[], None]) -> None:
+        """Every agent opens its warm persistent connections; returns once all have."""
+        for proc in self.procs.values():
+            proc.stdin.write(proto.CONNECT + "\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        self._wait_for({proto.CONNECTED}, timeout_s, check)
 
     def go(self, start_delay_s: float) -> float:
         """Release every agent at the same future instant t0 (shared clock); return t0."""
         t0 = time.time() + start_delay_s
         for proc in self.procs.values():
-            proc.stdin.write(f"GO {t0:.6f}\n")  # type: ignore[union-attr]
+            proc.stdin.write(proto.go(t0) + "\n")  # type: ignore[union-attr]
             proc.stdin.flush()  # type: ignore[union-attr]
         return t0
 
     def wait_done(self, timeout_s: float, check: Callable[[], None]) -> None:
-        self._wait_for({"DONE"}, timeout_s, check)
+        self._wait_for({proto.DONE}, timeout_s, check)
 
     def stop(self) -> None:
         for proc in self.procs.values():

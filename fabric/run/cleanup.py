@@ -1,82 +1,86 @@
-"""Find and remove what an emulation run may leave behind (after a crash or a kill -9).
+"""Find and remove what an emulation run left behind (after a crash, a kill -9, a failed teardown).
 
-Only things this project creates are touched: OVS bridges and interfaces named like our switches
-and hosts (topologies.model.SWITCH_NAME / INTF_NAME), nftables tables named ``fabric_*``, and
-processes of our controller, our agents and Mininet's host shells.
+`clean()` touches only what runs of this project registered by name (fabric.run.registry): the
+OVS bridges, root-namespace interfaces, nftables tables and processes (with their start times)
+of each run whose record is still there. It holds the run lock while it works, so it never pulls
+a live run's network away: by default it refuses while a run is live, `wait=True` waits for it,
+`force=True` cleans anyway (that run then fails). `leftovers()` is the wider view the tests and
+the soak script use: anything named like our switches and interfaces, `fabric_*` nft tables, our
+controller/agent processes and Mininet shells, registered or not.
 """
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
+from topologies.errors import RunError
 from topologies.model import INTF_NAME, SWITCH_NAME
 
-PROCESS_MARKERS = ("-m controller.main", "-m traffic.agent", "mininet:")
+from fabric.run import registry
+from fabric.run.registry import _out as _run
+from fabric.run.runlock import exclusive_run, holder
+
 NFT_PREFIX = "fabric_"
+# our processes, matched on argv words (not substrings of any command line)
+PROCESS_MODULES = ("controller.main", "traffic.agent")
 
 
-def _run(argv: list[str]) -> str:
+def _argv(pid: str) -> list[str]:
     try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return ""
-    return res.stdout if res.returncode == 0 else ""
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").rstrip("\0").split("\0")
 
 
 def stray_processes() -> list[tuple[int, str]]:
-    """(pid, command line) of our controller/agent processes and Mininet host shells."""
+    """(pid, command line) of controller/agent processes (`python -m controller.main`, ...)
+    and Mininet node shells (argv[0] = 'bash' with a 'mininet:<node>' word)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(m in cmd for m in PROCESS_MARKERS):
-            found.append((int(entry.name), cmd.strip()))
+        argv = _argv(entry.name)
+        ours = any(argv[i] == "-m" and argv[i + 1] in PROCESS_MODULES
+                   for i in range(len(argv) - 1))
+        ours = ours or any(a.startswith("mininet:") for a in argv[:4])
+        if ours:
+            found.append((int(entry.name), " ".join(argv)))
     return found
 
 
 def stray_bridges() -> list[str]:
-    return [b for b in _run(["ovs-vsctl", "--timeout=5", "list-br"]).split() if SWITCH_NAME.match(b)]
+    return sorted(b for b in registry.existing_bridges() if SWITCH_NAME.match(b))
 
 
 def stray_interfaces() -> list[str]:
-    names = []
-    for line in _run(["ip", "-o", "link", "show"]).splitlines():
-        parts = line.split(":")
-        if len(parts) > 1:
-            name = parts[1].strip().split("@")[0]
-            if INTF_NAME.match(name):
-                names.append(name)
-    return names
+    return sorted(i for i in registry.existing_interfaces() if INTF_NAME.match(i))
 
 
 def stray_nft_tables() -> list[tuple[str, str]]:
     """(family, name) of nftables tables named fabric_*."""
-    out = []
-    for line in _run(["nft", "list", "tables"]).splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "table" and parts[2].startswith(NFT_PREFIX):
-            out.append((parts[1], parts[2]))
-    return out
+    return sorted(t for t in registry.existing_nft_tables() if t[1].startswith(NFT_PREFIX))
 
 
-def remove_nft_tables() -> list[str]:
-    """Delete every fabric_* nftables table (the controller's spraying state); return them."""
+def remove_nft_tables(tables: list[tuple[str, str]] | None = None) -> list[str]:
+    """Delete these nft tables (default: the current run's registered ones); return them."""
+    if tables is None:
+        rec = registry.current()
+        tables = [tuple(t) for t in rec.data["nft_tables"]] if rec is not None else []
+    have = registry.existing_nft_tables()
     gone = []
-    for family, name in stray_nft_tables():
-        _run(["nft", "delete", "table", family, name])
-        gone.append(f"{family} {name}")
+    for family, name in tables:
+        if (family, name) in have and name.startswith(NFT_PREFIX):
+            _run(["nft", "delete", "table", family, name])
+            gone.append(f"{family} {name}")
     return gone
 
 
 def leftovers() -> list[str]:
-    """Human-readable list of everything `clean` would remove; empty means clean."""
+    """Everything named like ours (registered or not), as readable lines; empty means clean."""
     items = [f"process {pid}: {cmd[:100]}" for pid, cmd in stray_processes()]
     items += [f"ovs bridge {b}" for b in stray_bridges()]
     items += [f"interface {i}" for i in stray_interfaces()]
@@ -84,27 +88,67 @@ def leftovers() -> list[str]:
     return items
 
 
-def clean() -> list[str]:
-    """Remove every leftover; return what was found before removal."""
-    found = leftovers()
-    procs = stray_processes()
-    for pid, _ in procs:
+def registered_leftovers() -> list[str]:
+    """What the records of other runs name and is still present (call it holding the lock:
+    then every other record is stale)."""
+    own = getattr(registry.current(), "path", None)
+    return [item for path, data in registry.records() if path != own
+            for item in registry.present(data)]
+
+
+def _kill(processes: list[list[int]]) -> None:
+    alive = [(p, t) for p, t in processes if registry.process_alive(p, t)]
+    for pid, _ in alive:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 3
-    while procs and time.monotonic() < deadline:
-        procs = [(p, c) for p, c in procs if Path(f"/proc/{p}").exists()]
+    while alive and time.monotonic() < deadline:
+        alive = [(p, t) for p, t in alive if registry.process_alive(p, t)]
         time.sleep(0.1)
-    for pid, _ in procs:
+    for pid, _ in alive:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    for bridge in stray_bridges():
-        _run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", bridge])
-    for intf in stray_interfaces():
-        _run(["ip", "link", "del", intf])
-    remove_nft_tables()
-    return found
+
+
+def _remove(data: dict) -> None:
+    """Remove what one record names (processes first: they hold the interfaces)."""
+    _kill(data.get("processes", []))
+    have = registry.existing_bridges()
+    for bridge in data.get("bridges", []):
+        if bridge in have and SWITCH_NAME.match(bridge):
+            _run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", bridge])
+    have_intf = registry.existing_interfaces()
+    for intf in data.get("interfaces", []):
+        if intf in have_intf and INTF_NAME.match(intf):
+            _run(["ip", "link", "del", intf])
+    remove_nft_tables([tuple(t) for t in data.get("nft_tables", [])])
+
+
+def clean(dry_run: bool = False, wait: bool = False, force: bool = False) -> list[str]:
+    """Remove what runs of this project registered and left behind; return what was found.
+
+    Holds the run lock (so no run starts meanwhile). A live run: RunError, unless `wait`
+    (take the lock when it ends) or `force` (go ahead without the lock)."""
+    with ExitStack() as stack:
+        live = holder()
+        if live is not None and not force and not wait:
+            raise RunError(f"a run is live (pid {live} holds {registry.LOCK_PATH}): "
+                           "fabric clean would pull its network away; wait for it, or use "
+                           "--wait, or --force to clean anyway")
+        if live is None or not force:
+            stack.enter_context(exclusive_run())
+        found: list[str] = []
+        for path, data in registry.records():
+            if path == getattr(registry.current(), "path", None):
+                continue  # our own (empty) record, opened by the lock we just took
+            items = registry.present(data)
+            found += items
+            if not dry_run:
+                _remove(data)
+                if not registry.present(data):
+                    path.unlink(missing_ok=True)
+        return found

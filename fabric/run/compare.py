@@ -4,21 +4,14 @@
         for seed in seed .. seed+N-1, for fabric in fabrics:  engine.run_experiment (one at a time)
             report/runs/<run dir>: summary.json + flows.csv + links.csv ──► RunMetrics
         aggregate per fabric over seeds (complete runs only) ──► Comparison
-        ──► table (stdout) or --json, report directory (fabric.compare_report)
+        ──► table (stdout) or --json, report directory (fabric.report.compare_files)
 
-Seeds matter: traffic.plan.source_port(seed, id) picks each transfer's TCP source port, so ECMP's
+Seeds matter: traffic.plan.source_port(seed, id or connection key) picks each connection's TCP
+source port (a persistent one keeps it for the whole job), so ECMP's
 hash, and which flows collide, change from seed to seed; the plan itself does not.
 Fabrics are interleaved per seed (seed 1 on every fabric, then seed 2, ...) so slow drifts of the
-shared machine hit every fabric alike.
-
-Reference fabric: the experiment's top-level ``reference = "<fabric name>"``; when absent, the first
-fabric of kind "single" (the ideal big switch); when there is none, no ratios are reported.
-Ratios are fabric mean / reference mean (JCT, iteration JCT, FCT p99, busbw).
-
-Per run and workload: ``jct_s`` = last flow end - first flow start of the workload (the job
-completion time, compute gaps included; REFERENCE.md), ``iteration_jct_s`` and ``busbw_mbps`` = mean
-over the workload's collective instances (fabric.metrics), FCT p50/p99 from the run summary.
-Runs that are not complete are excluded from every mean and listed as excluded.
+shared machine hit every fabric alike. What is measured and compared: fabric.analysis.comparison.
+Each progress line says how the run went and whether the machine kept up (its fidelity).
 """
 from __future__ import annotations
 
@@ -34,7 +27,7 @@ from fabric.analysis.summary import RunSummary
 from fabric.run.rundir import new_run_dir
 from fabric.spec.experiment import ExperimentSpec
 from fabric.analysis.comparison import (Comparison, RunMetrics, aggregate, check_comparable,
-                                        load_run, reference_fabric)
+                                        expected_ecmp_penalty, load_run, reference_fabric)
 
 
 # ---------------------------------------------------------------- running
@@ -43,9 +36,35 @@ def _say(msg: str) -> None:
     print(f"fabric compare: {msg}", file=sys.stderr, flush=True)
 
 
+def progress_line(m: RunMetrics, done: int, total: int) -> str:
+    """"[2/9] ddc seed 1: complete, faithful, 5.4 s" (+ why not, when not)."""
+    why = "; ".join(([m.error] if m.error else []) + list(m.fidelity_reasons))
+    return (f"[{done}/{total}] {m.fabric} seed {m.seed}: {m.status}, {m.fidelity}, "
+            f"{m.elapsed_s:.1f} s" + (f" ({why})" if why else ""))
+
+
+def ecmp_penalties(spec: ExperimentSpec) -> dict[tuple[str, str], float]:
+    """(fabric, workload) -> the ideal model's expected ECMP penalty, for ECMP fabrics with
+    more than one path (a model failure leaves the figure out, never the comparison)."""
+    from fabric.plan.traffic import build_plan
+    workloads = list(dict.fromkeys(w.name for w in spec.workloads))
+    out: dict[tuple[str, str], float] = {}
+    for fab in spec.fabrics:
+        if fab.policy != "ecmp" or fab.kind == "single":
+            continue
+        try:
+            graph = fab.build()
+            pen = expected_ecmp_penalty(graph, build_plan(spec, graph, spec.seed), workloads)
+        except Exception:
+            continue
+        out.update({(fab.name, w): v for w, v in pen.items()})
+    return out
+
+
 def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path, seeds: int,
                    progress: Callable[[str], None] = _say,
-                   run: Callable[..., RunSummary] | None = None) -> Comparison:
+                   run: Callable[..., RunSummary] | None = None,
+                   include_unfaithful: bool = False) -> Comparison:
     """Run every fabric for `seeds` seeds, write the report directory, return the comparison.
 
     On KeyboardInterrupt the report of the runs finished so far is written (interrupted=True)
@@ -55,7 +74,8 @@ def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
         raise SpecError("--seeds", f"must be >= 1, got {seeds}")
     check_comparable(spec)
     if run is None:
-        from fabric.run.engine import run_experiment as run
+        from fabric.run.engine import run_experiment
+        run = run_experiment
     from fabric.report.compare_files import write_report
     reference = reference_fabric(spec)
     report_dir = new_run_dir(out_base, spec.name, "compare")
@@ -74,15 +94,15 @@ def run_comparison(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
                 summary = run(spec, spec_path, report_dir / "runs", fab.name, seed)
                 m = load_run(summary, fab.kind, time.monotonic() - t)
                 metrics.append(m)
-                progress(f"[{len(metrics)}/{total}] {fab.name} seed {seed}: {m.status} in "
-                         f"{m.elapsed_s:.1f} s" + (f" ({m.error})" if m.error else ""))
+                progress(progress_line(m, len(metrics), total))
     except KeyboardInterrupt as exc:
         interrupted = exc
     comp = aggregate(spec.name, [(f.name, f.kind, f.policy) for f in spec.fabrics], metrics,
                      seed_list, list(dict.fromkeys(w.name for w in spec.workloads)), reference,
                      spec_path=None if spec_path is None else str(spec_path),
                      report_dir=str(report_dir), interrupted=interrupted is not None,
-                     elapsed_s=time.monotonic() - t0)
+                     elapsed_s=time.monotonic() - t0, include_unfaithful=include_unfaithful,
+                     ecmp_penalty=ecmp_penalties(spec), cost=spec.cost)
     write_report(comp, report_dir)
     if interrupted is not None:
         raise interrupted

@@ -108,8 +108,8 @@ def _genl_family_exists(name: str) -> bool | None:
     (mtype,) = struct.unpack_from("=H", data, 4)
     if mtype == 2:  # NLMSG_ERROR: 0 would be an ack, -ENOENT means no such family
         (err,) = struct.unpack_from("=i", data, 16)
-        return err == 0
-    return mtype == 0x10
+        return bool(err == 0)
+    return bool(mtype == 0x10)
 
 
 def _kernel_config(option: str) -> str | None:
@@ -174,7 +174,8 @@ def choose_datapath(preference: str = "auto") -> str:
     Raises SpecError("run.datapath", ...) for an unknown preference, or when 'kernel' is demanded but absent.
     """
     if preference not in DATAPATH_PREFERENCES:
-        raise SpecError("run.datapath", f"unknown datapath {preference!r}; use one of {', '.join(DATAPATH_PREFERENCES)}")
+        raise SpecError("run.datapath",
+                        f"unknown datapath {preference!r}; use one of {', '.join(DATAPATH_PREFERENCES)}")
     if preference == "user":
         return "user"
     probe = kernel_ovs_available()

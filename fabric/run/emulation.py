@@ -1,7 +1,7 @@
 """Thin Mininet adapter: bring a fabric model up as real hosts and Open vSwitch switches, and down.
 
 The Topo comes from topologies.mininet_topo (same graph as the controller's). After Mininet starts,
-every host gets: checksum offload off (TCP breaks on the userspace datapath otherwise, PLATFORM.md),
+every host gets: checksum offload off (TCP breaks on the userspace datapath otherwise, docs/benchmarks.md),
 IPv6 off (no stray neighbour discovery), a static ARP table for every other host (the controller
 never floods), and its NIC shaped; every switch port is shaped in the root namespace.
 """
@@ -17,16 +17,20 @@ from typing import Any
 import networkx as nx
 
 from topologies import model
-from topologies.mininet_topo import ModelTopo, intf_name
+from topologies.mininet_topo import ModelTopo
+from topologies.model import intf_name
 from topologies.queues import DEFAULT_MTU, graph_mtu
 
+from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
+from fabric.run import registry
 from topologies.errors import RunError
 from topologies.shaping import QueueClasses, plan_shaping
 
 log = logging.getLogger("fabric.run.emulation")
 # Initial congestion window of every host route. Larger values (RoCE starts at line rate) were
 # measured to cause burst losses at 100-packet queues and lower busbw, so the default stays.
+NIC_GSO_MAX_SEGS = 1  # segments per skb a host NIC accepts (see _configure_hosts)
 INIT_CWND = 10  # Linux default, stated explicitly so every kernel agrees
 
 
@@ -42,30 +46,27 @@ def _mininet() -> Any:
                        f".venv it creates ({exc})") from None
     mnlog.setLogLevel("error")
 
-    class ListeningController(RemoteController):
-        """A RemoteController without Mininet's `telnet` probe of the controller's port.
+    class QuietRemoteController(RemoteController):
+        """No `telnet` probe of the controller port: the engine has already waited for the
+        socket (ControllerProcess.wait_listening), and Mininet decodes what telnet prints as
+        UTF-8, so the controller's binary OpenFlow HELLO crashed the build now and then
+        (UnicodeDecodeError, seen in the soak)."""
 
-        The engine starts the controller and waits for its socket before building the network,
-        so the probe adds nothing; and it reads the controller's binary OpenFlow HELLO through a
-        UTF-8 decoder, which raised UnicodeDecodeError (and failed the run) whenever the HELLO's
-        random transaction id was not valid UTF-8 and arrived before telnet quit.
-        """
-
-        def checkListening(self) -> None:  # noqa: N802 - Mininet's name
+        def checkListening(self) -> None:
             return None
-
-    return Mininet, OVSSwitch, ListeningController, Link
+    return Mininet, OVSSwitch, QuietRemoteController, Link
 
 
 class EmulatedNetwork:
     """A fabric model running under Mininet; use as a context manager or call start()/stop()."""
 
     def __init__(self, graph: nx.Graph, controller_port: int, datapath: str, workdir: Path,
-                 classes: QueueClasses | None = None):
+                 classes: QueueClasses | None = None, slow_start_after_idle: bool = False):
         self.graph = graph
         self.controller_port = controller_port
         self.datapath = datapath  # 'kernel' or 'user'
         self.workdir = Path(workdir)
+        self.slow_start_after_idle = slow_start_after_idle   # per host namespace sysctl
         self.classes = classes  # extra egress queue classes the policy needs (topologies.shaping)
         self.net: Any = None
 
@@ -76,6 +77,9 @@ class EmulatedNetwork:
         # the switch's shell: a shell line is cut at the terminal's 4095 characters, which
         # silently dropped the command of a switch with ~50 ports or more (a 64-host single
         # switch never existed and the controller waited for it in vain).
+        registry.register(bridges=model.switches(self.graph),  # before they exist (fabric clean)
+                          interfaces=[model.intf_name(n, d["ports"][n]) for a, b, d in
+                                      self.graph.edges(data=True) for n in (a, b)])
         switch = partial(OVSSwitch, datapath=self.datapath, protocols="OpenFlow13",
                          failMode="secure", batch=True)
         controller = partial(RemoteController, ip="127.0.0.1", port=self.controller_port)
@@ -83,6 +87,8 @@ class EmulatedNetwork:
                            link=Link, autoSetMacs=False, autoStaticArp=False, build=False,
                            waitConnected=False)
         self.net.build()
+        registry.register(pids=[n.pid for n in (*self.net.hosts, *self.net.switches,
+                                                *self.net.controllers)])
         self.net.start()
         shaping = plan_shaping(self.graph, self.classes)  # tc lines per host, switches under ''
         self._set_switch_mtu()
@@ -98,15 +104,31 @@ class EmulatedNetwork:
         net, self.net = self.net, None
         try:
             net.stop()
-        except Exception as exc:  # noqa: BLE001 - teardown must go on
+        except Exception as exc:
             log.error("mininet stop failed: %s", exc)
         for ctl in net.controllers:  # RemoteController.stop() leaves its shell running
             try:
                 ctl.terminate()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.error("stopping %s's shell failed: %s", ctl.name, exc)
+        self._remove_stragglers()
 
-    def __enter__(self) -> "EmulatedNetwork":
+    def _remove_stragglers(self) -> None:
+        """Delete this fabric's bridges and root-namespace veths that Mininet's stop missed: a
+        link whose creation was interrupted (Ctrl-C while building) is not in net.links."""
+        bridges = set(model.switches(self.graph)) & registry.existing_bridges()
+        for b in sorted(bridges):
+            subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", b],
+                           capture_output=True, timeout=10)
+        names = {model.intf_name(n, d["ports"][n]) for a, b, d in self.graph.edges(data=True)
+                 for n in (a, b)}
+        for intf in sorted(names & registry.existing_interfaces()):
+            if model.INTF_NAME.match(intf):
+                subprocess.run(["ip", "link", "del", intf], capture_output=True, timeout=10)
+        if bridges:
+            log.warning("removed bridges Mininet left: %s", ", ".join(sorted(bridges)))
+
+    def __enter__(self) -> EmulatedNetwork:
         self.start()
         return self
 
@@ -120,6 +142,11 @@ class EmulatedNetwork:
     def tcp_counters(self, names: list[str]) -> dict[str, dict[str, int]]:
         """Each host's TCP counters now (see fabric.analysis.tcp)."""
         return {n: tcpstats.parse(self.host(n).cmd(tcpstats.READ_COMMAND)) for n in names}
+
+    def nic_queue_drops(self, names: list[str]) -> int:
+        """Drops of every root qdisc in these hosts' namespaces (their NIC queues), summed."""
+        return sum(sum(loss.qdisc_drops(self.host(n).cmd(" ".join(loss.QDISC_COMMAND))).values())
+                   for n in names)
 
     # ------------------------------------------------------------ configuration
     def _configure_hosts(self, shaping: dict[str, list[str]]) -> None:
@@ -136,15 +163,23 @@ class EmulatedNetwork:
                         f"dev {intf} nud permanent" for o in host_names if o != name]
             if mtu != DEFAULT_MTU:
                 ip_lines.append(f"link set dev {intf} mtu {mtu}")
+            # One packet per skb: Linux TCP always builds GSO super-packets (up to 64 KB), and
+            # HTB charges one as a whole but releases all its segments at once, at veth speed:
+            # measured here, a 5 Mbit/s NIC then sent bursts of ~18 packets every ~46 ms
+            # instead of one every 2.4 ms. A real NIC serialises TSO segments at line rate;
+            # gso_max_segs 1 gives that (docs/ddc.md, "Egress reassembly and reordering").
+            ip_lines.append(f"link set dev {intf} gso_max_segs {NIC_GSO_MAX_SEGS}")
             ip_lines.append(f"route replace {model.HOST_SUBNET} dev {intf} initcwnd {INIT_CWND} "
                             f"initrwnd {INIT_CWND}")
             (cfg / f"{name}.ip").write_text("\n".join(ip_lines) + "\n")
             (cfg / f"{name}.tc").write_text("\n".join(shaping[name]) + "\n")
             ip_file = shlex.quote(str(cfg / f"{name}.ip"))
             tc_file = shlex.quote(str(cfg / f"{name}.tc"))
+            ssai = int(self.slow_start_after_idle)
             script = (f"ethtool -K {intf} tx off rx off >/dev/null 2>&1; "
                       "for f in all default; do echo 1 2>/dev/null "
                       ">/proc/sys/net/ipv6/conf/$f/disable_ipv6; done; "
+                      f"echo {ssai} >/proc/sys/net/ipv4/tcp_slow_start_after_idle && "
                       f"ip -batch {ip_file} && tc -batch {tc_file} && echo CFG-OK")
             self.host(name).sendCmd(script)
         failed = []

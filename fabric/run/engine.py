@@ -22,28 +22,33 @@ from typing import Any, Callable, Iterator
 
 import networkx as nx
 
-from controller.policies import make_policy
+from controller import nftables
 from controller.process import ControllerProcess
 from topologies import model
 from topologies.errors import RunError
-from traffic.records import collect, write_csv
+from traffic.plan import TrafficPlan
+from traffic.records import collect, read_csv, write_csv
 
-from fabric.analysis import fidelity, ideal, metrics
+from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
-from fabric.analysis import workloads as workload_metrics
-from fabric.analysis.failures import impact
+from fabric.analysis.analyse import analyse
+from fabric.analysis.links import read_links_csv
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
-from fabric.run import cleanup
+from fabric.run import cleanup, registry
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
-from fabric.run.emulation import EmulatedNetwork
+from fabric.analysis.paths import write_paths
+from fabric.run.capture import PacketCapture
 from fabric.run.failures import FailureInjector
+from fabric.run.live import LiveServer, start_live
+from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
+from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
-from fabric.spec.experiment import ExperimentSpec
+from fabric.spec.experiment import ExperimentSpec, FabricSpec, capture_interfaces
 
 log = logging.getLogger("fabric.run.engine")
 
@@ -65,7 +70,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def _log_to(path: Path) -> Iterator[None]:
+def log_to(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
@@ -81,11 +86,13 @@ def _log_to(path: Path) -> Iterator[None]:
 
 
 def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
-                   fabric_name: str | None = None, seed: int | None = None) -> RunSummary:
+                   fabric_name: str | None = None, seed: int | None = None,
+                   live_port: int | None = None) -> RunSummary:
     """Run one fabric of `spec` end to end; always returns a summary (status says how it went).
 
     KeyboardInterrupt (Ctrl-C, SIGTERM) is re-raised after teardown and after the partial
-    summary is on disk.
+    summary is on disk. `live_port` (0: any free port) serves the live view during the
+    workload (fabric.run.live); its URL is printed on stderr.
     """
     fab = spec.fabric(fabric_name)
     seed = spec.seed if seed is None else seed
@@ -94,7 +101,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     datapath = choose_datapath(spec.run.datapath)
     run_dir = new_run_dir(out_base, spec.name, fab.name)
     summary = RunSummary(spec.name, fab.name, fab.policy, seed, str(run_dir), datapath=datapath,
-                         setup={**model.setup_table(graph), "policy": fab.policy,
+                         setup={**model.setup_table(graph),
+                                # one switch: one path, the policy has nothing to choose
+                                "policy": fab.policy if model.fabric_links(graph) else "none (one path)",
                                 "tcp": spec.run.tcp_congestion_control})
     summary.flows_planned = len(plan.transfers)
     if spec_path is not None:
@@ -104,9 +113,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     plan.save(run_dir / "plan.json")
     write_json(run_dir / "hosts.json", {h: graph.nodes[h]["ip"] for h in model.hosts(graph)})
     interrupted: BaseException | None = None
-    with sigterm_as_interrupt(), exclusive_run(), _log_to(run_dir / "engine.log"):
+    with sigterm_as_interrupt(), exclusive_run(), log_to(run_dir / "engine.log"):
         try:
-            _emulate(spec, fab, graph, plan, run_dir, datapath, summary)
+            _emulate(spec, fab, graph, plan, run_dir, datapath, summary, live_port)
             summary.status = "complete"
         except KeyboardInterrupt as exc:
             summary.error = f"interrupted ({exc or 'Ctrl-C'})"
@@ -114,7 +123,7 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
         except RunError as exc:
             summary.error = str(exc)
             log.error("run failed: %s", exc)
-        except Exception as exc:  # noqa: BLE001 - record, then report as a failed run
+        except Exception as exc:
             summary.error = f"{type(exc).__name__}: {exc}"
             log.exception("run crashed")
         finally:
@@ -124,63 +133,122 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
     return summary
 
 
-def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
-             datapath: str, summary: RunSummary) -> None:
-    phases = summary.phases_s
-    stale = [item for item in cleanup.leftovers() if not item.startswith("process ")]
-    if stale:  # we hold the run lock, so these belong to no live run of ours
-        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
-                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+@contextmanager
+def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: str,
+                   phases: dict[str, float], slow_start_after_idle: bool = False
+                   ) -> Iterator[tuple[ControllerProcess, Any]]:
+    """The fabric built and fully installed: the controller (the fabric's policy) listening,
+    the Mininet network up and shaped, every switch READY. Yields (controller, network); on
+    leaving, however it happens, the network, the controller and its nft tables are removed.
+    `phases` receives build_s, controller_ready_s and (added to) teardown_s. Used by `fabric
+    run` (below) and `fabric up` (fabric.run.session)."""
+    _refuse_leftovers(graph)
+    registry.register(run_dir=str(run_dir), nft_tables=[
+        ("netdev", nftables.table_name(s)) for s in model.switches(graph)])
     t = time.monotonic()
-    ctl = ControllerProcess(run_dir / "fabric.json", fab.policy, fab.policy_params,
-                            run_dir / "controller.log", run_dir=run_dir)
-    # the policy's egress queue classes (e.g. `priority`) shape every interface
-    classes = make_policy(fab.policy, graph, fab.policy_params).queue_classes()
-    net = EmulatedNetwork(graph, ctl.port, datapath, run_dir, classes=classes)
-    agents: AgentGroup | None = None
-    injector: FailureInjector | None = None
-
-    def controller_alive() -> None:
-        if not ctl.alive():
-            raise RunError(f"the controller died (exit code {ctl.returncode}); "
-                           f"see {run_dir / 'controller.log'}")
+    ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir,
+                           slow_start_after_idle=slow_start_after_idle)
     try:
-        ctl.start()
-        ctl.wait_listening(timeout_s=15)  # else switches back off ~1 s before retrying
-        net.start()
+        bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t
         t = time.monotonic()
-        ctl.wait_ready(timeout_s=30 + 0.5 * len(model.switches(graph)))
+        ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
-        t = time.monotonic()
-        names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
-        agents = AgentGroup({h: net.host(h) for h in names}, run_dir / "plan.json",
-                            run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
-                            spec.run.tcp_congestion_control)
-        agents.start()
-        agents.wait_ready(30, controller_alive)
-        before = net.tcp_counters(names)
-        cpu_groups = _cpu_groups(ctl, agents)
-        with LinkSampler(graph, run_dir / "links.csv"), \
-                CpuSampler(run_dir / "cpu.csv", cpu_groups):  # links.csv, cpu.csv
-            t0 = agents.go(spec.run.start_delay_s)
-            injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
-                failure_actions(spec.failures, graph, fab.name), t0).start()
-            agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5, controller_alive)
-        phases["workload_s"] = time.monotonic() - t
-        after = net.tcp_counters(names)
-        summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
+        yield ctl, net
     finally:
         t = time.monotonic()
-
-        def stop_injector() -> None:
-            if injector is not None:
-                summary.failures = injector.stop()
         try:
-            _teardown(stop_injector, agents.stop if agents is not None else None, net.stop,
-                      ctl.stop, cleanup.remove_nft_tables)  # last: the controller's nft tables
+            _teardown(net.stop, ctl.stop, cleanup.remove_nft_tables)  # last: the nft tables
         finally:
-            phases["teardown_s"] = time.monotonic() - t
+            phases["teardown_s"] = phases.get("teardown_s", 0.0) + time.monotonic() - t
+
+
+def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir: Path,
+             datapath: str, summary: RunSummary, live_port: int | None = None) -> None:
+    phases = summary.phases_s
+    with running_fabric(fab, graph, run_dir, datapath, phases,
+                        spec.run.tcp_slow_start_after_idle) as (ctl, net):
+        agents: AgentGroup | None = None
+        injector: FailureInjector | None = None
+        live: LiveServer | None = None
+
+        def controller_alive() -> None:
+            if not ctl.alive():
+                raise RunError(f"the controller died (exit code {ctl.returncode}); "
+                               f"see {run_dir / 'controller.log'}")
+        try:
+            t = time.monotonic()
+            names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
+            agents = AgentGroup({h: net.host(h) for h in names}, run_dir / "plan.json",
+                                run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
+                                spec.run.tcp_congestion_control)
+            agents.start()
+            registry.register(pids=[p.pid for p in agents.procs.values()])
+            # each flow's path from its 5-tuple, asked of the switches before any traffic flows
+            paths = trace_plan(graph, plan, fab.policy)
+            write_paths(paths, run_dir / "paths.csv")
+            if live_port is not None:
+                live = start_live(graph, run_dir, f"{spec.name} on {fab.name} ({fab.policy})",
+                                  live_port)
+            agents.wait_ready(30, controller_alive)
+            tc = time.monotonic()
+            agents.connect(30, controller_alive)   # persistent connections open before t0
+            phases["connect_s"] = time.monotonic() - tc
+            before = net.tcp_counters(names)
+            nic_before = net.nic_queue_drops(names)
+            cpu_groups = _cpu_groups(ctl, agents)
+            with LinkSampler(graph, run_dir / "links.csv"), \
+                    CpuSampler(run_dir / "cpu.csv", cpu_groups), \
+                    PacketCapture(capture_interfaces(spec.run.capture, graph),
+                                  run_dir / "capture"):  # links.csv, cpu.csv, capture/*.pcap
+                t0 = agents.go(spec.run.start_delay_s)
+                summary.t0 = t0
+                injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
+                    failure_actions(spec.failures, graph, fab.name), t0).start()
+                if live is not None:
+                    live.state.watch(plan, run_dir / "agents", t0, paths)
+                    live.state.add_source(_failure_events(injector))
+                    live.state.status = "running"
+                agents.wait_done(spec.run.deadline_s + spec.run.start_delay_s + 5,
+                                 controller_alive)
+                if live is not None:
+                    live.state.status = "workload done"
+            phases["workload_s"] = time.monotonic() - t
+            after = net.tcp_counters(names)
+            summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
+            summary.loss = loss.as_dict(loss.by_tier(read_links_csv(run_dir / "links.csv"),
+                                                     net.nic_queue_drops(names) - nic_before))
+        finally:
+            t = time.monotonic()
+
+            def stop_injector() -> None:
+                if injector is not None:
+                    summary.failures = injector.stop()
+            try:
+                _teardown(stop_injector, agents.stop if agents is not None else None,
+                          live.stop if live is not None else None)
+            finally:
+                phases["teardown_s"] = time.monotonic() - t
+
+
+def _failure_events(injector: FailureInjector) -> Callable[[], list[tuple[float, str]]]:
+    """The injector's applied failures as live-view events."""
+    return lambda: [(e.time, f"failure: {e.what} down" + (f" ({e.error})" if e.error else ""))
+                    for e in list(injector.events) if e.time is not None]
+
+
+def _refuse_leftovers(graph: nx.Graph) -> None:
+    """RunError if an earlier run's registered leftovers, or anything else using this fabric's
+    switch names, is in the way (we hold the run lock: no run of ours is live)."""
+    stale = cleanup.registered_leftovers()
+    if stale:
+        raise RunError(f"an earlier run left {', '.join(stale[:5])}"
+                       f"{' ...' if len(stale) > 5 else ''} behind: run `fabric clean` first")
+    clash = sorted(set(model.switches(graph)) & registry.existing_bridges())
+    if clash:
+        raise RunError(f"OVS bridge(s) {', '.join(clash[:5])} exist but no run of this project "
+                       "registered them (a Mininet session of your own?): stop it, or remove "
+                       "them with ovs-vsctl del-br")
 
 
 def _teardown(*steps: Callable[[], Any] | None) -> None:
@@ -192,36 +260,22 @@ def _teardown(*steps: Callable[[], Any] | None) -> None:
             continue
         try:
             step()
-        except BaseException as exc:  # noqa: BLE001 - finish the teardown, re-raise below
+        except BaseException as exc:
             log.error("teardown step %s failed: %r", getattr(step, "__qualname__", step), exc)
             first = first or exc
     if first is not None:
         raise first
 
 
-def _finish(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
+def _finish(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: RunSummary,
             spec: ExperimentSpec | None = None) -> None:
-    """Collect whatever the agents wrote, compute metrics, write flows.csv and summary.json."""
+    """Collect whatever the agents wrote into flows.csv, then compute every metric from the run
+    directory (fabric.analysis.analyse, the same as `fabric analyse`); write summary.json."""
     try:
         records = collect(run_dir / "agents", plan) if (run_dir / "agents").exists() else []
         write_csv(records, run_dir / "flows.csv")
-        summary.flows_complete = sum(1 for r in records if r.complete)
-        summary.fct_s = metrics.fct_distribution(records)
-        for name in sorted({r.workload for r in records}):
-            summary.fct_by_workload[name] = metrics.fct_distribution(
-                r for r in records if r.workload == name)
-        for coll in plan.collectives:  # busbw efficiency against the slowest member's NIC
-            rate = min(model.host_rate_mbps(graph, h) for h in coll.hosts)
-            summary.collectives.append(metrics.collective_result(coll, records, rate))
-        summary.failures = impact(summary.failures, summary.collectives, records)
-        if spec is not None:  # per job, inference workload, background workload; the scale
-            workload_metrics.summarise(spec, plan, records, graph, summary, run_dir)
-        _against_ideal(plan, graph, run_dir, summary, records)
-        if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
-            summary.status = "partial"
-            summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"
-        elif summary.status != "complete" and summary.flows_complete:
-            summary.status = "partial"
+        # from flows.csv as written (its rounding too): `fabric analyse` gets the same numbers
+        analyse(summary, spec, graph, plan, read_csv(run_dir / "flows.csv"), run_dir)
     finally:
         write_json(run_dir / "summary.json", summary.to_dict())
 
@@ -231,26 +285,3 @@ def _cpu_groups(ctl: ControllerProcess, agents: AgentGroup) -> PidGroups:
     ovs = ovs_vswitchd_pids()
     return lambda: {"ovs_vswitchd": ovs, "controller": [ctl.pid] if ctl.pid else [],
                     "agents": [p.pid for p in list(agents.procs.values())]}
-
-
-def _against_ideal(plan: Any, graph: nx.Graph, run_dir: Path, summary: RunSummary,
-                   records: list[Any]) -> None:
-    """The ideal model beside the measurements (ideal.csv) and the fidelity verdict."""
-    busy: dict[Any, float] = {}
-    peak: float | None = None
-    try:
-        res = ideal.ideal_plan(graph, plan, ideal.SUMMARY_VIEW)
-        ideal.write_csv(res, records, run_dir / "ideal.csv")
-        summary.ideal = ideal.summarize(res, records)
-        summary.collectives = [ideal.with_ideal(c, res) for c in summary.collectives]
-        # the model knows no injected failure: links are then only judged by CPU and drops
-        busy = {} if summary.failures else {
-            l: res.active_utilisation(l) for l in res.busy_links(fidelity.IDEAL_BUSY_MIN_S)}
-        peak = res.peak_forwarding_bps
-    except Exception:  # noqa: BLE001 - a model failure must not cost the measured results
-        log.exception("ideal model failed")
-    try:
-        summary.fidelity = fidelity.assess_run(run_dir, graph, plan, summary.policy, busy, peak,
-                                               summary.datapath)
-    except Exception:  # noqa: BLE001
-        log.exception("fidelity assessment failed")

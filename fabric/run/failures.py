@@ -34,14 +34,19 @@ class FailureEvent:
 
 # ---------------------------------------------------------------- adapter
 
-def _set_down(interfaces: Sequence[str]) -> str:
-    """`ip link set dev X down` for each interface in one `ip -batch`; '' or the error text."""
+def set_links(interfaces: Sequence[str], up: bool) -> str:
+    """`ip link set dev X up|down` for each interface in one `ip -batch`; '' or the error text."""
     for name in interfaces:
         if not model.INTF_NAME.match(name):
             raise ValueError(f"refusing to touch interface {name!r}")
-    lines = "".join(f"link set dev {name} down\n" for name in interfaces)
+    state = "up" if up else "down"
+    lines = "".join(f"link set dev {name} {state}\n" for name in interfaces)
     res = subprocess.run(["ip", "-batch", "-"], input=lines, capture_output=True, text=True)
     return res.stderr.strip() if res.returncode else ""
+
+
+def _set_down(interfaces: Sequence[str]) -> str:
+    return set_links(interfaces, False)
 
 
 class FailureInjector:
@@ -56,7 +61,7 @@ class FailureInjector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "FailureInjector":
+    def start(self) -> FailureInjector:
         if self.actions:
             self._thread = threading.Thread(target=self._run, name="failures", daemon=True)
             self._thread.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from fabric.analysis.fidelity import COLUMNS as CPU_COLUMNS
 from fabric.analysis.fidelity import GROUPS, SAMPLE_INTERVAL_S
 from fabric.analysis.links import COLUMNS as LINK_COLUMNS
 from fabric.analysis.links import directions
+from fabric.analysis import loss
 
 log = logging.getLogger("fabric.samplers")
 SYSFS = Path("/sys/class/net")
@@ -47,8 +49,8 @@ class CsvSampler:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
-    def start(self) -> "CsvSampler":
-        self._file = open(self.path, "w", newline="")
+    def start(self) -> CsvSampler:
+        self._file = open(self.path, "w", newline="")  # noqa: SIM115 - closed by stop()
         self._writer = csv.writer(self._file)
         self._writer.writerow(self.columns)
         self.sample()
@@ -67,7 +69,7 @@ class CsvSampler:
         finally:
             self._file.close()
 
-    def __enter__(self) -> "CsvSampler":
+    def __enter__(self) -> CsvSampler:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -179,12 +181,20 @@ class LinkSampler(CsvSampler):
 
     thread_name = "linkstats"
 
+    # queue and OVS drop counters need a `tc` and an `ss` call each: read them every this many
+    # samples (about once a second) and repeat the last values in between
+    DROPS_EVERY = 4
+
     def __init__(self, graph: nx.Graph, path: Path, interval_s: float = 0.25,
-                 sysfs: Path = SYSFS):
+                 sysfs: Path = SYSFS, drops: Callable[[], tuple[dict[str, int],
+                                                               dict[str, int]]] | None = None):
         super().__init__(path, LINK_COLUMNS, interval_s)
         self.dirs = directions(graph)
         self.sysfs = sysfs
         self._missing: set[str] = set()
+        self._drops = drops if drops is not None else read_drops
+        self._drop_values: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self._count = 0
 
     def _read(self, intf: str, counter: str) -> int | None:
         try:
@@ -197,6 +207,10 @@ class LinkSampler(CsvSampler):
 
     def sample(self) -> None:
         """Append one sample of every direction."""
+        if self._count % self.DROPS_EVERY == 0 or self._stop.is_set():
+            self._drop_values = self._drops()
+        self._count += 1
+        queues, ovs = self._drop_values
         now = time.time()
         for d in self.dirs:
             tx = self._read(d.intf, "tx_bytes")
@@ -204,8 +218,23 @@ class LinkSampler(CsvSampler):
             if tx is None or dropped is None:
                 continue
             self._writer.writerow((f"{now:.6f}", d.link, d.src, d.dst, d.tier, f"{d.rate_mbps:g}",
-                                   tx, dropped, d.intf))
+                                   tx, dropped, d.intf, queues.get(d.intf, 0),
+                                   ovs.get(d.intf, 0)))
         self._file.flush()
+
+
+def _output(argv: Sequence[str]) -> str:
+    try:
+        res = subprocess.run(list(argv), capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return res.stdout if res.returncode == 0 else ""
+
+
+def read_drops() -> tuple[dict[str, int], dict[str, int]]:
+    """Root-namespace queue drops and OVS packet-socket drops per interface (fabric.analysis.loss)."""
+    return (loss.qdisc_drops(_output(loss.QDISC_COMMAND)),
+            loss.ovs_socket_drops(_output(loss.OVS_SOCKETS_COMMAND)))
 
 
 # ---------------------------------------------------------------- pure analysis

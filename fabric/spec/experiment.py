@@ -23,7 +23,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import networkx as nx
 
@@ -32,11 +32,13 @@ from topologies.leafspine import build_leaf_spine
 from topologies.model import hosts as fabric_hosts
 from topologies.single import build_single_switch
 
-from topologies.errors import SpecError
-from topologies.queues import DEFAULT_MTU, MAX_MTU, MIN_MTU, apply_link_settings
-from fabric.spec.failures import check_failures
+from topologies.errors import Collector, SpecError
+from fabric.spec.failures import FailureSpec, check_failures
 from traffic.scaling import ScaleSpec, check_scale
-from fabric.spec.load import check_name, load, positive
+from fabric.spec.cost import CostSpec
+from fabric.spec.load import bounded, check_name, load, positive
+from traffic.inputfile import read_text
+from topologies.queues import DEFAULT_MTU, MAX_MTU, MIN_MTU, apply_link_settings
 from fabric.spec.units import parse_queue
 from fabric.spec.workload import WORKLOADS, Workload
 
@@ -81,6 +83,9 @@ class LeafSpineSpec(_FabricBase):
     fabric_rate_mbps: float = 20.0
     name: str = "leafspine"
 
+    def host_count(self) -> tuple[int, str]:
+        return self.leaves * self.hosts_per_leaf, "leaves x hosts_per_leaf"
+
     def build(self) -> nx.Graph:
         return self._finish(build_leaf_spine(
             self.spines, self.leaves, self.hosts_per_leaf, self.host_rate_mbps,
@@ -93,6 +98,9 @@ class SingleSwitchSpec(_FabricBase):
     kind: Literal["single"]
     hosts: int = positive(2, 256)
     name: str = "single"
+
+    def host_count(self) -> tuple[int, str]:
+        return self.hosts, "hosts"
 
     def build(self) -> nx.Graph:
         return self._finish(build_single_switch(self.hosts, self.host_rate_mbps,
@@ -109,10 +117,13 @@ class DDCSpec(_FabricBase):
     ncfs: int = positive(1, 16)
     hosts_per_ncp: int = positive(1, 64)
     fabric_rate_mbps: float | None = None
-    speedup: float | None = None
+    speedup: float | None = bounded(0, 16, above=True, default=None)
     egress_queue_packets: int = positive(2, 100000, default=DEFAULT_EGRESS_QUEUE_PACKETS)
     policy: str = "ddc"
     name: str = "ddc"
+
+    def host_count(self) -> tuple[int, str]:
+        return self.ncps * self.hosts_per_ncp, "ncps x hosts_per_ncp"
 
     def check(self, key: str) -> None:
         super().check(key)
@@ -130,7 +141,7 @@ class DDCSpec(_FabricBase):
 
 FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwitchSpec,
                                  "ddc": DDCSpec}
-FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec, DDCSpec]
+FabricSpec = LeafSpineSpec | SingleSwitchSpec | DDCSpec
 
 # ---------------------------------------------------------------- experiment
 
@@ -138,26 +149,23 @@ FabricSpec = Union[LeafSpineSpec, SingleSwitchSpec, DDCSpec]
 @dataclass(frozen=True)
 class RunSpec:
     """How to run: deadline for the workload, datapath, settle time before t0, hosts' TCP."""
-    deadline_s: float = 120.0
+    deadline_s: float = bounded(0, 86400, above=True, default=120.0)
     datapath: Literal["auto", "kernel", "user"] = "auto"
-    start_delay_s: float = 0.5
+    start_delay_s: float = bounded(0, 60, default=0.5)
     tcp_congestion_control: Literal["cubic", "bbr", "reno"] = "cubic"
-
-
-@dataclass(frozen=True)
-class FailureSpec:
-    """Take a fabric link (`link = ["l1", "s1"]`) or a fabric switch (`switch = "ncf1"`) down at
-    t0 + at_s (fabric.run.failures); `fabric` limits it to the fabric of that name."""
-    at_s: float
-    link: tuple[str, ...] = ()
-    switch: str = ""
-    fabric: str = ""
+    # Linux restarts slow start on a connection idle for an RTO (net.ipv4.
+    # tcp_slow_start_after_idle, per host namespace); false keeps the window across idle
+    # periods (compute gaps), as NCCL's always-busy connections and RDMA see it.
+    tcp_slow_start_after_idle: bool = False
+    # links to record as pcap files during the workload, named as links.csv names them
+    # ("l1-s1", "l2-h3"); fabric.run.capture, analysed by fabric.analysis.capture
+    capture: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ExperimentSpec:
     name: str
-    fabrics: tuple[Any, ...]
+    fabrics: tuple[FabricSpec, ...]
     workloads: tuple[Workload, ...]
     seed: int = 1
     description: str = ""
@@ -165,8 +173,9 @@ class ExperimentSpec:
     reference: str = ""  # `fabric compare`'s reference fabric (a fabric name; "" = default)
     failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.run.failures)
     scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
+    cost: CostSpec | None = None  # [cost]: the cost line's assumptions (None: the defaults)
 
-    def fabric(self, name: str | None = None) -> Any:
+    def fabric(self, name: str | None = None) -> FabricSpec:
         """The named fabric, or the first one."""
         if name is None:
             return self.fabrics[0]
@@ -177,11 +186,17 @@ class ExperimentSpec:
                                     f"{', '.join(f.name for f in self.fabrics)})")
 
 
+MAX_HOSTS = 256        # hosts of one fabric (README "Bounds")
+MAX_TABLES = {"fabric": 16, "workload": 64}  # [[fabric]] and [[workload]] tables
+
+
 def _load_kind(registry: dict[str, type], table: Any, key: str) -> Any:
     if not isinstance(table, dict):
         raise SpecError(key, f"expected a table, got {type(table).__name__}")
     kind = table.get("kind")
-    if kind not in registry:
+    if "kind" not in table:
+        raise SpecError(f"{key}.kind", f"missing required key (one of {', '.join(sorted(registry))})")
+    if not isinstance(kind, str) or kind not in registry:
         raise SpecError(f"{key}.kind", f"{kind!r} is not one of {', '.join(sorted(registry))}")
     return load(registry[kind], table, key)
 
@@ -190,46 +205,101 @@ def _as_list(value: Any, key: str) -> list[Any]:
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list) and value:
+        if len(value) > MAX_TABLES[key]:
+            raise SpecError(key, f"{len(value)} tables, more than {MAX_TABLES[key]}")
         return value
     raise SpecError(key, "expected at least one table")
 
 
+def _load_all(registry: dict[str, type], doc: dict[str, Any], key: str,
+              errors: Collector) -> tuple[Any, ...]:
+    """Every [[key]] table of `doc` as specs; errors of all of them go to `errors`."""
+    if key not in doc:
+        errors.errors.append(SpecError(key, "missing required key"))
+        return ()
+    out = []
+    with errors.check():
+        for i, table in enumerate(_as_list(doc[key], key)):
+            with errors.check():
+                out.append(_load_kind(registry, table, f"{key}[{i}]"))
+    return tuple(out)
+
+
 def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
-    """Validate a parsed TOML document; raise SpecError naming the first bad key.
+    """Validate a parsed TOML document; raise SpecError (SpecErrors: several) naming the keys.
 
     Checks everything a spec can check on its own and on each fabric's model; the traffic plans
     the spec implies are checked one layer up (fabric.plan.experiment.parse_experiment).
+    Tables are all loaded before any error is raised, so `fabric check` reports every bad key
+    of the file (in file order); the checks against each fabric's model run once they are sound.
     """
-    doc = dict(doc)
-    for required in ("name", "fabric", "workload"):
-        if required not in doc:
-            raise SpecError(required, "missing required key")
-    fabrics = tuple(_load_kind(FABRIC_KINDS, t, f"fabric[{i}]")
-                    for i, t in enumerate(_as_list(doc.pop("fabric"), "fabric")))
-    workloads = tuple(_load_kind(WORKLOADS, t, f"workload[{i}]")
-                      for i, t in enumerate(_as_list(doc.pop("workload"), "workload")))
-    rest = load(_ExperimentHead, doc, "")
+    errors = Collector()
+    head = {k: v for k, v in doc.items() if k not in ("fabric", "workload")}
+    rest = None
+    with errors.check():  # top-level keys first: a TOML file writes them before its tables
+        rest = load(_ExperimentHead, head, "")
+    fabrics = _load_all(FABRIC_KINDS, doc, "fabric", errors)
+    workloads = _load_all(WORKLOADS, doc, "workload", errors)
+    errors.raise_any()
+    assert rest is not None
     names = [f.name for f in fabrics]
-    if len(set(names)) != len(names):
-        raise SpecError("fabric.name", f"fabric names must differ, got {names}")
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            errors.errors.append(SpecError(f"fabric[{i}].name", f"{name!r} is taken by "
+                                           f"fabric[{names.index(name)}]: fabric names must differ"))
     if rest.reference and rest.reference not in names:
-        raise SpecError("reference", f"{rest.reference!r} names no fabric (have: {', '.join(names)})")
+        errors.errors.append(SpecError("reference", f"{rest.reference!r} names no fabric "
+                                                    f"(have: {', '.join(names)})"))
     spec = ExperimentSpec(name=rest.name, seed=rest.seed, description=rest.description,
                           run=rest.run, fabrics=fabrics, workloads=workloads,
-                          reference=rest.reference, failures=rest.failure, scale=rest.scale)
+                          reference=rest.reference, failures=rest.failure, scale=rest.scale,
+                          cost=rest.cost)
     for i, w in enumerate(workloads):
-        w.check(f"workload[{i}]")
-    check_scale(spec.scale, [w.units for w in workloads])
+        with errors.check():
+            w.check(f"workload[{i}]")
+    with errors.check():
+        check_scale(spec.scale, [w.units for w in workloads])
     for i, fab in enumerate(fabrics):
-        fab.check(f"fabric[{i}]")
+        with errors.check():
+            fab.check(f"fabric[{i}]")
+            n, how = fab.host_count()
+            if n > MAX_HOSTS:
+                raise SpecError(f"fabric[{i}]", f"{how} = {n} hosts, more than {MAX_HOSTS}")
+    errors.raise_any()
+    for i, fab in enumerate(fabrics):
         graph = fab.build()
-        check_policy(fab, graph, f"fabric[{i}]")
-        check_workload_hosts(spec, graph, f"fabric[{i}]")
-        check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
+        with errors.check():
+            check_policy(fab, graph, f"fabric[{i}]")
+        with errors.check():
+            check_workload_hosts(spec, graph, f"fabric[{i}]")
+        with errors.check():
+            check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
+        with errors.check():
+            capture_interfaces(spec.run.capture, graph)
+        errors.raise_any()
     return spec
 
 
-def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:
+def capture_interfaces(links: tuple[str, ...], graph: nx.Graph) -> list[tuple[str, str]]:
+    """(link name, the switch interface to capture on) for each `run.capture` entry "a-b"
+    (either order); SpecError names run.capture[i] when the fabric has no such link."""
+    from topologies.model import HOST, intf_name
+    out = []
+    for i, name in enumerate(links):
+        key = f"run.capture[{i}]"
+        a, sep, b = name.partition("-")
+        if not sep:
+            raise SpecError(key, f"a link is named \"a-b\" (e.g. \"l1-s1\"), got {name!r}")
+        check_name(a, key)
+        check_name(b, key)
+        if not graph.has_edge(a, b):
+            raise SpecError(key, f"fabric {graph.graph.get('name')!r} has no link {a}-{b}")
+        sw = a if graph.nodes[a]["role"] != HOST else b
+        out.append((f"{a}-{b}", intf_name(sw, graph.edges[a, b]["ports"][sw])))
+    return out
+
+
+def check_policy(fab: FabricSpec, graph: nx.Graph, fabric_key: str) -> None:
     """The fabric's policy and its params, checked on the built model (SpecError names
     fabric[i].policy or fabric[i].policy_params.<key>)."""
     from controller.policies import make_policy
@@ -237,19 +307,22 @@ def check_policy(fab: Any, graph: nx.Graph, fabric_key: str) -> None:
         make_policy(fab.policy, graph, fab.policy_params)
     except SpecError as exc:
         key = exc.key if exc.key == "policy" else exc.key.replace("params", "policy_params", 1)
-        message = str(exc)[len(exc.key) + 2:] if exc.key else str(exc)
-        raise SpecError(f"{fabric_key}.{key}", message) from None
+        raise SpecError(f"{fabric_key}.{key}", exc.message) from None
+    except (TypeError, ValueError, OverflowError) as exc:  # a parameter of an unexpected shape
+        raise SpecError(f"{fabric_key}.policy_params", f"not understood by policy "
+                                                       f"{fab.policy!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
 class _ExperimentHead:
     name: str
-    seed: int = 1
+    seed: int = positive(0, 2**32 - 1, default=1)
     description: str = ""
     run: RunSpec = RunSpec()
     reference: str = ""
     failure: tuple[FailureSpec, ...] = ()
     scale: ScaleSpec | None = None
+    cost: CostSpec | None = None
 
 
 def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str) -> None:
@@ -268,14 +341,19 @@ def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str)
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Read an experiment TOML file into a document (SpecError naming the file)."""
-    p = Path(path)
+    key = str(path)
+    text = read_text(path, key, "experiment file", MAX_EXPERIMENT_BYTES)
     try:
-        doc = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise SpecError(str(p), "no such experiment file") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(p), f"not valid TOML: {exc}") from None
-    return doc
+        raise SpecError(key, f"not valid TOML: {exc}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise SpecError(key, f"not valid TOML: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise SpecError(key, "not valid TOML: arrays or tables nested too deeply") from None
+
+
+MAX_EXPERIMENT_BYTES = 1 << 20  # 1 MiB
 
 
 def replace(spec: Any, **changes: Any) -> Any:

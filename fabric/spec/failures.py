@@ -13,7 +13,8 @@ fabric.analysis.failures.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import networkx as nx
 
@@ -23,13 +24,24 @@ from topologies.errors import SpecError
 from fabric.spec.load import check_name
 
 
+@dataclass(frozen=True)
+class FailureSpec:
+    """Take a fabric link (`link = ["l1", "s1"]`) or a fabric switch (`switch = "ncf1"`) down at
+    t0 + at_s (fabric.run.failures); `fabric` limits it to the fabric of that name."""
+    at_s: float
+    link: tuple[str, ...] = ()
+    switch: str = ""
+    fabric: str = ""
+
+
+
 # ---------------------------------------------------------------- validation (pure)
 
-def applies_to(failure: Any, fabric_name: str) -> bool:
+def applies_to(failure: FailureSpec, fabric_name: str) -> bool:
     return not failure.fabric or failure.fabric == fabric_name
 
 
-def check_failures(failures: Sequence[Any], graph: nx.Graph, fabric_name: str,
+def check_failures(failures: Sequence[FailureSpec], graph: nx.Graph, fabric_name: str,
                    fabric_names: Sequence[str], deadline_s: float) -> None:
     """Validate every failure that applies to this fabric; SpecError names the bad key."""
     failed_edges: set[frozenset[str]] = set()

@@ -10,7 +10,8 @@ _SIZE_UNITS = {
     "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_SIZE_RE = re.compile(r" *([0-9]{1,20}(?:\.[0-9]{1,20})?) *([A-Za-z]{0,3}) *")  # fullmatch
+MAX_BYTES = 10**12  # 1 TB: days of transfer at the emulator's tens of Mbit/s
 
 
 def parse_size(value: object, key: str) -> int:
@@ -18,20 +19,29 @@ def parse_size(value: object, key: str) -> int:
     if isinstance(value, bool):
         raise SpecError(key, f"expected a size in bytes, got {value!r}")
     if isinstance(value, int):
-        number, unit = float(value), ""
+        if not 1 <= value <= MAX_BYTES:
+            raise SpecError(key, f"size must be 1 B .. 1 TB ({MAX_BYTES} bytes), got {_short(value)}")
+        return value
     elif isinstance(value, float) and value.is_integer():
         number, unit = value, ""
-    elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
+    elif isinstance(value, str) and (m := _SIZE_RE.fullmatch(value)):
         number, unit = float(m.group(1)), m.group(2).lower()
         if unit not in _SIZE_UNITS:
             raise SpecError(key, f"unknown size unit {m.group(2)!r} in {value!r} "
                                  f"(use B, kB, MB, GB, KiB, MiB, GiB)")
     else:
-        raise SpecError(key, f"expected a size such as 4000000, '4MB' or '512KiB', got {value!r}")
+        raise SpecError(key, f"expected a size such as 4000000, '4MB' or '512KiB', got {_short(value)}")
     size = number * _SIZE_UNITS[unit]
+    if size > MAX_BYTES:
+        raise SpecError(key, f"size must be at most 1 TB ({MAX_BYTES} bytes), got {value!r}")
     if size <= 0 or not size.is_integer():
         raise SpecError(key, f"size must be a positive whole number of bytes, got {value!r}")
     return int(size)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def human_bytes(n: float) -> str:

@@ -7,6 +7,7 @@ TOML schema (fabric.spec.load); its methods are the stages' only view of it:
     check(key)            cross-field rules on the table alone          (fabric.spec)
     named_hosts()         the host names it gives, for the existence check (fabric.spec)
     check_fabric(...)     rules that need the fabric's host list           (fabric.spec)
+    transfer_count(ctx)   how many transfers plan() would make, cheaply     (fabric.plan)
     plan(ctx)             its transfers, from the traffic/ generators      (fabric.plan)
     summarise(recs, ctx)  its section of the run summary, if it has one    (fabric.analysis)
 
@@ -33,6 +34,10 @@ from traffic.records import FlowRecord
 from traffic.scaling import IDENTITY, Convert
 
 Units = Literal["emulated", "real"]
+# How a workload's transfers map onto TCP connections (traffic.connections, docs/transport.md):
+# "persistent" reuses long-lived connections as the workload's real stack does, "per_transfer"
+# opens one per transfer. Every kind has the key; its default is the realistic one for the kind.
+Connections = Literal["persistent", "per_transfer"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class Workload:
     kind: str
     name: str
     units: str = "emulated"  # sizes/times as written; "real": through [scale] (traffic.scaling)
+    connections: str = "per_transfer"  # Connections; each kind declares it with its default
     section: ClassVar[str] = ""  # summary.json key its summarise() fills ("" = none)
 
     def check(self, key: str) -> None:
@@ -97,6 +103,12 @@ class Workload:
 
     def check_fabric(self, fabric_hosts: Sequence[str], key: str, fabric_key: str) -> None:
         """Rules that depend on the fabric's hosts (SpecError naming `key`.<field>)."""
+
+    def transfer_count(self, ctx: PlanContext) -> tuple[int, str] | None:
+        """(transfers plan() would make, how that number comes about), computed without
+        planning, so an enormous plan is refused before it is built (fabric.plan.traffic);
+        None: the kind bounds its own plan while planning."""
+        return None
 
     def plan(self, ctx: PlanContext) -> TrafficPlan:
         """The workload's transfers on ctx.graph (SpecError naming a field for impossible

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from topologies.errors import SpecError
-from traffic import background
+from traffic import background, connections
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord
 
 from fabric.analysis.ideal import WireModel
 from fabric.analysis.metrics import fmt, percentile
-from fabric.spec.workload import (PlanContext, SummaryContext, Units, Workload, WorkloadSummary,
-                                  listed_hosts, register, require_positive)
+from fabric.spec.load import bounded
+from fabric.spec.workload import (Connections, PlanContext, SummaryContext, Units, Workload,
+                                  WorkloadSummary, listed_hosts, register, require_positive)
 
 SLOWDOWN_BINS: tuple[tuple[str, float, float], ...] = (
     ("<100KB", 0, 100e3), ("100KB-10MB", 100e3, 10e6), (">=10MB", 10e6, math.inf))
@@ -40,11 +41,12 @@ class BackgroundSpec(Workload):
     section = "slowdown"
     kind: Literal["background"]
     cdf: str = "websearch"
-    load: float = 0.3
+    load: float = bounded(0, 1, above=True, default=0.3)
     hosts: tuple[str, ...] = ("all",)
     duration_s: float = 10.0
     start_s: float = 0.0
-    base_rtt_s: float = 0.0
+    base_rtt_s: float = bounded(0, 10, default=0.0)
+    connections: Connections = "per_transfer"
     units: Units = "emulated"
     name: str = "background"
 
@@ -52,6 +54,8 @@ class BackgroundSpec(Workload):
         return listed_hosts("hosts", self.hosts)
 
     def check(self, key: str) -> None:
+        if not self.hosts:
+            raise SpecError(f"{key}.hosts", 'needs "all" or at least 2 hosts')
         if not (math.isfinite(self.load) and 0 < self.load <= 1):
             raise SpecError(f"{key}.load", f"must be a fraction of the host link rate in "
                                            f"(0, 1], got {self.load}")
@@ -68,7 +72,8 @@ class BackgroundSpec(Workload):
             hs, background.load_cdf(self.cdf), self.load,
             min(ctx.host_rate_mbps(h) for h in hs), c.seconds(self.duration_s),
             ctx.rng_seed(self.name), c.seconds(self.start_s), c.size_factor, workload=self.name)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers))
+        transfers, conns = connections.flows(transfers, self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), connections=conns)
 
     def summarise(self, records: Sequence[FlowRecord],
                   ctx: SummaryContext) -> WorkloadSummary:

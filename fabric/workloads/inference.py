@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
 from topologies.errors import SpecError
-from traffic import inference, trace
+from traffic import connections, inference, trace
 from traffic.inference import STEP_KV, STEP_PROMPT, STEP_TOKEN0
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord
 
 from fabric.analysis.metrics import Distribution, fmt
-from fabric.spec.load import positive
-from fabric.spec.workload import (PlanContext, SummaryContext, Units, Workload, WorkloadSummary,
-                                  register, require_positive)
+from fabric.spec.load import bounded, positive
+from fabric.spec.workload import (Connections, PlanContext, SummaryContext, Units, Workload,
+                                  WorkloadSummary, register, require_positive)
 
 REQUEST_COLUMNS = ("workload", "request", "complete", "kv_bytes", "prompt_s", "kv_transfer_s",
                    "ttft_network_s", "ttft_s", "tokens", "token_gap_mean_s", "token_gap_max_s")
@@ -48,15 +48,15 @@ class InferenceSpec(Workload):
     model: str = "70b"
     requests: int = positive(1, 10000, default=20)
     arrivals: Literal["poisson", "gamma", "trace"] = "poisson"
-    rate_per_s: float = 1.0
-    cv: float = 1.0
+    rate_per_s: float = bounded(0.001, 10000, default=1.0)
+    cv: float = bounded(0.05, 20, default=1.0)
     trace: str = ""
-    time_scale: float = 1.0
-    rate_factor: float = 1.0
+    time_scale: float = bounded(0.001, 1000, default=1.0)
+    rate_factor: float = bounded(0, 1, above=True, default=1.0)
     prompt_tokens: int = positive(1, 1_000_000, default=1020)
-    prompt_sigma: float = 0.5
+    prompt_sigma: float = bounded(0, 5, default=0.5)
     output_tokens: int = positive(1, 100_000, default=129)
-    output_sigma: float = 0.5
+    output_sigma: float = bounded(0, 5, default=0.5)
     max_prompt_tokens: int = positive(1, 1_000_000, default=8192)
     max_output_tokens: int = positive(1, 100_000, default=512)
     prompt_bytes_per_token: int = positive(1, 1_000_000, default=4)
@@ -64,6 +64,7 @@ class InferenceSpec(Workload):
     prefill_s_per_token: float = 0.0
     decode_s_per_token: float = 0.02
     start_s: float = 0.0
+    connections: Connections = "persistent"
     units: Units = "emulated"
     name: str = "inference"
 
@@ -103,7 +104,9 @@ class InferenceSpec(Workload):
             requests, self.clients, self.prefill, self.decode, inference.profile(self.model),
             self.prompt_bytes_per_token, self.token_message_bytes, self.prefill_s_per_token,
             self.decode_s_per_token, ctx.convert, self.start_s, workload=self.name)
-        return TrafficPlan(self.name, ctx.seed, tuple(transfers))
+        transfers, conns = connections.inference(transfers, STEP_TOKEN0, STEP_KV,
+                                                 self.connections)
+        return TrafficPlan(self.name, ctx.seed, tuple(transfers), connections=conns)
 
     def summarise(self, records: Sequence[FlowRecord],
                   ctx: SummaryContext) -> WorkloadSummary:
@@ -162,7 +165,7 @@ def _ms(v: float | None) -> str:
 
 
 def _fct(r: FlowRecord | None) -> float:
-    return r.fct_s if r is not None and r.complete else math.nan
+    return r.fct_s if r is not None and r.complete and r.fct_s is not None else math.nan
 
 
 def request_results(records: Iterable[FlowRecord]) -> list[RequestResult]:
@@ -177,11 +180,12 @@ def request_results(records: Iterable[FlowRecord]) -> list[RequestResult]:
         tokens = [parts[s] for s in sorted(parts) if s >= STEP_TOKEN0]
         first = tokens[0] if tokens else None
         ttft = (first.end - prompt.start if first is not None and first.complete
-                and prompt is not None and prompt.start is not None else math.nan)
+                and first.end is not None and prompt is not None and prompt.start is not None
+                else math.nan)
         gaps: list[float] = []
         usable = -math.inf
         for t in tokens:
-            if not t.complete:
+            if not t.complete or t.end is None:
                 break
             ready = max(usable, t.end)
             if usable > -math.inf:
@@ -201,7 +205,9 @@ def inference_result(records: Sequence[FlowRecord]) -> InferenceResult:
     """Summary of one inference workload's records."""
     reqs = request_results(records)
     done = [r for r in records if r.complete]
-    span = (max(r.end for r in done) - min(r.start for r in done)) if done else math.nan
+    ends = [r.end for r in done if r.end is not None]
+    starts = [r.start for r in done if r.start is not None]
+    span = max(ends) - min(starts) if ends and starts else math.nan
     tokens = sum(1 for r in done if r.step is not None and r.step >= STEP_TOKEN0)
     good = span > 0
     return InferenceResult(
