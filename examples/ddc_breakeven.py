@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     ddc = next(f.name for f in spec.fabrics if f.kind == "ddc")
     other = next(f.name for f in spec.fabrics if f.kind != "ddc")
     workload = spec.workloads[0].name
-    run = lambda s: ratio_at(args.experiment, ddc, other, workload, s, args.seeds,
-                             args.out, args.set)
+
+    def run(s: float) -> float | None:
+        return ratio_at(args.experiment, ddc, other, workload, s, args.seeds, args.out, args.set)
+
     lo, hi = args.lo, args.hi
     r_lo, r_hi = run(lo), run(hi)
     if r_lo < 1 or r_hi >= 1:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
@@ -166,6 +167,15 @@ def _seed(text: str) -> int:
     return n
 
 
+def _capacity_lines(spec: Any, planned: list[Any]) -> list[str]:
+    """`fabric check`'s prediction per fabric: does the plan fit this machine's capacity?"""
+    from fabric.analysis.capacity import predict
+    from fabric.run.datapath import choose_datapath
+    try:
+        datapath = choose_datapath(spec.run.datapath)
+    except Exception:
+        datapath = "user"
+    return [predict(fab.name, graph, plan, datapath).message() for fab, graph, plan in planned]
 def _bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:
     """An argparse type: a whole number in [low, high] (`what` names it in the error)."""
     def parse(text: str) -> int:
@@ -229,13 +239,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "analyse":
         from fabric.analysis.analyse import reanalyse
         return _print_summary(reanalyse(args.run_dir), args.json)
-    from fabric import api
     if args.command == "sweep":
         return _sweep(args)
-    spec = api.load(args.experiment, getattr(args, "overrides", []))
+    from fabric.plan.experiment import load_checked
+    spec, planned = load_checked(args.experiment, getattr(args, "overrides", []))
     if args.command == "check":
         print(f"{args.experiment}: ok ({len(spec.fabrics)} fabric(s), "
               f"{len(spec.workloads)} workload(s))")
+        for line in _capacity_lines(spec, planned):
+            print(line)
         return 0
     if args.command == "compare":
         from fabric.report.compare_text import format_comparison
@@ -244,6 +256,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         check_comparable(spec)  # bad input -> SpecError before anything is built
         check_out_dir(args.out)
         _need_root("fabric compare")
+        for line in _capacity_lines(spec, planned):
+            if "WARNING" in line:
+                print(line, file=sys.stderr)
         args.emulating = True
         comp = run_comparison(spec, args.experiment, args.out, args.seeds,
                               include_unfaithful=args.include_unfaithful)
@@ -251,6 +266,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if comp.all_complete else 1
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
+    chosen = spec.fabric(args.fabric).name
+    for line in _capacity_lines(spec, [p for p in planned if p[0].name == chosen]):
+        if "WARNING" in line:
+            print(line, file=sys.stderr)
     check_out_dir(args.out)
     if args.command == "up":
         _need_root("fabric up")

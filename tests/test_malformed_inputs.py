@@ -78,9 +78,9 @@ def test_interrupted_check_claims_no_cleanup(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     import fabric.plan.experiment
 
-    def interrupted(path: object) -> None:
+    def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
-    monkeypatch.setattr(fabric.plan.experiment, "load_experiment", interrupted)
+    monkeypatch.setattr(fabric.plan.experiment, "load_checked", interrupted)
     rc, err = _run(["check", "examples/default.toml"], capsys)
     assert rc == 130
     assert err.strip() == "fabric: interrupted"

@@ -31,7 +31,8 @@ def test_permutation_every_destination_on_another_leaf():
         assert len(plan.transfers) == 8
         assert sorted(t.dst for t in plan.transfers) == sorted(t.src for t in plan.transfers)
         assert all(attachment(g, t.src)[0] != attachment(g, t.dst)[0] for t in plan.transfers)
-    pairs = lambda p: [(t.src, t.dst) for t in p.transfers]
+    def pairs(p):
+        return [(t.src, t.dst) for t in p.transfers]
     assert pairs(build_plan(spec, g, 1)) == pairs(build_plan(spec, g, 1))
     assert len({tuple(pairs(build_plan(spec, g, s))) for s in range(1, 9)}) > 4
 

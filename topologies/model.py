@@ -25,6 +25,8 @@ from typing import Any, Iterable
 
 import networkx as nx
 
+from topologies.queues import graph_mtu, tier_queues
+
 HOST = "host"
 SWITCH_ROLES = ("leaf", "spine", "ncp", "ncf", "switch")
 # Every builder names switches <prefix><number> with these prefixes and hosts h<number>, so that
@@ -166,6 +168,34 @@ def next_hops(g: nx.Graph, switch: str, dst_host: str,
                   if n in dist and dist[n] == here - 1)
 
 
+def next_hop_table(g: nx.Graph) -> dict[str, dict[str, tuple[int, ...]]]:
+    """switch -> host -> next_hops(g, switch, host) (only non-empty ones), for every pair.
+
+    Hosts never transit and hang off one switch, so every switch but a host's own reaches it
+    through the same ports as its attachment switch: one search per attachment switch instead
+    of one per host (64 x 64 x 64 leaf/spine: 0.2 s instead of 17 s).
+    """
+    sws = switches(g)
+    swset = set(sws)
+    nbrs = {s: [(n, d["ports"][s]) for n, d in g.adj[s].items() if n in swset] for s in sws}
+    core = g.subgraph(sws)
+    table: dict[str, dict[str, tuple[int, ...]]] = {s: {} for s in sws}
+    by_switch: dict[str, list[str]] = {}
+    for h in hosts(g):
+        by_switch.setdefault(attachment(g, h)[0], []).append(h)
+    for edge, hs in by_switch.items():
+        dist = nx.single_source_shortest_path_length(core, edge)
+        for sw, here in dist.items():
+            if sw == edge:
+                continue
+            ports = tuple(sorted(p for n, p in nbrs[sw] if dist.get(n) == here - 1))
+            for h in hs:
+                table[sw][h] = ports
+        for h in hs:
+            table[edge][h] = (port(g, edge, h),)
+    return table
+
+
 def switch_distances(g: nx.Graph, dst_host: str) -> dict[str, int]:
     """Hop count from every switch to dst_host, over switches only (hosts never transit)."""
     fabric = g.subgraph(switches(g) + [dst_host])
@@ -223,6 +253,7 @@ def to_description(g: nx.Graph) -> dict[str, Any]:
         "name": g.graph["name"],
         "kind": g.graph["kind"],
         "params": g.graph.get("params", {}),
+        **({"mtu": g.graph["mtu"]} if "mtu" in g.graph else {}),
         "nodes": [{"name": n, **d} for n, d in g.nodes(data=True)],
         "links": [{"a": u, "b": v, "a_port": d["ports"][u], "b_port": d["ports"][v],
                    "rate_mbps": d["rate_mbps"], "queue_packets": d["queue_packets"],
@@ -234,6 +265,8 @@ def to_description(g: nx.Graph) -> dict[str, Any]:
 def from_description(desc: dict[str, Any]) -> nx.Graph:
     """Inverse of to_description."""
     g = nx.Graph(name=desc["name"], kind=desc["kind"], params=desc.get("params", {}))
+    if "mtu" in desc:
+        g.graph["mtu"] = desc["mtu"]
     for node in desc["nodes"]:
         attrs = dict(node)
         g.add_node(attrs.pop("name"), **attrs)
@@ -260,6 +293,8 @@ def setup_table(g: nx.Graph) -> dict[str, Any]:
         # one switch (no fabric link) is non-blocking: 1.0, not the 0.0 of "no uplink"
         "oversubscription": (round(oversubscription(g, edge_role), 3) if fabric_links(g) else 1.0)
         if edge_role else None,
+        "mtu": graph_mtu(g),
+        **{f"queue_{tier}": q for tier, q in tier_queues(g).items()},
     }
 
 

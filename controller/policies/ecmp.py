@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import networkx as nx
 
 from topologies.errors import SpecError
-from topologies.model import hosts, next_hops, switch_distances, switches
+from topologies.model import hosts, next_hop_table, switches
 
 from controller import ofmsgs
 from controller.policies import register
@@ -96,11 +96,11 @@ class EcmpPolicy(Policy):
         the live graph (called again after a link fails or returns)."""
         graph = self.graph
         self.routes = {s: [] for s in switches(graph)}
+        table = next_hop_table(graph)
         for host in hosts(graph):
-            dist = switch_distances(graph, host)
             ip = graph.nodes[host]["ip"]
             for sw in self.routes:
-                ports = tuple(next_hops(graph, sw, host, dist))
+                ports = table[sw].get(host)
                 if ports:
                     self.routes[sw].append((ip, ports))
 

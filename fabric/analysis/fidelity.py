@@ -78,10 +78,6 @@ IDEAL_BUSY_MIN_S = 0.25  # links the ideal fabric keeps full at least this long 
 MEASURED_MIN_S = 1.0     # ... once they were measured active (whole intervals) this long
 ACTIVE_UTIL = 0.05      # a sampling interval above this fraction of the rate is "active"
 DROP_FRACTION = 1e-3
-# Switch egress (wire Mbit/s, all switches summed) that this machine kind kept faithful, per OVS
-# datapath (bench.throughput, docs/benchmarks.md): faithful at 490 (2x2 leaf/spine,
-# 40 Mbit/s links, 4 flows x 3 switches) and 330 (1 switch, 8 x 40); not at 650 or 980.
-FORWARDING_BUDGET_MBPS = {"user": 500.0}
 WIRE_FRAME_BYTES = 1514          # to turn link bytes into an estimate of packets sent
 GROUPS = ("ovs_vswitchd", "controller", "agents")
 COLUMNS = ("time", "machine_busy_s", "machine_total_s", "softirq_s") + tuple(
@@ -231,13 +227,14 @@ def best_utilisation(samples: Iterable[LinkSample]) -> dict[tuple[str, str], flo
     return out
 
 
-def kernel_drops(samples: Iterable[LinkSample]) -> tuple[int, float]:
+def kernel_drops(samples: Iterable[LinkSample],
+                 frame_bytes: int = WIRE_FRAME_BYTES) -> tuple[int, float]:
     """(tx_dropped over the run, estimated packets sent) summed over all sampled directions."""
     ends = first_last(samples)
     first = {k: a for k, (a, _) in ends.items()}
     last = {k: b for k, (_, b) in ends.items()}
     dropped = sum(max(0, last[k].tx_dropped - first[k].tx_dropped) for k in first)
-    sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / WIRE_FRAME_BYTES
+    sent = sum(max(0, last[k].tx_bytes - first[k].tx_bytes) for k in first) / frame_bytes
     return dropped, sent
 
 
@@ -259,9 +256,10 @@ class Fidelity:
 
 def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
            busy: Mapping[tuple[str, str], float],
-           neighbours: Mapping[tuple[str, str], Iterable[tuple[str, str]]] | None = None
-           ) -> Fidelity:
-    """The verdict (rules in the module docstring).
+           neighbours: Mapping[tuple[str, str], Iterable[tuple[str, str]]] | None = None,
+           frame_bytes: int = WIRE_FRAME_BYTES) -> Fidelity:
+    """The verdict (rules in the module docstring); `frame_bytes`: a full frame at the fabric's
+    MTU (turns link bytes into a packet estimate for the kernel-drop share).
 
     busy: directions to check -> the ideal utilisation while active (IdealResult.
     active_utilisation of its busy_links, limited to directions whose ideal load does not depend
@@ -307,7 +305,7 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
         warnings.append(f"ovs-vswitchd used {stats.ovs_vswitchd_cores_peak:.2f} cores: the "
                         "userspace datapath had no spare capacity (no link fell short for "
                         "lack of it)")
-    dropped, sent = kernel_drops(links)
+    dropped, sent = kernel_drops(links, frame_bytes)
     if dropped and dropped > DROP_FRACTION * max(sent, 1):
         reasons.append(f"{dropped} packets dropped between interfaces by the kernel "
                        f"({dropped / max(sent, 1):.2%} of ~{sent:.0f} sent): softirq fell behind")
@@ -352,13 +350,17 @@ def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
         on_paths = {(a, b) for p in equal_cost_paths(graph, src, dst) for a, b in zip(p, p[1:])}
         for l in on_paths & set(checked):
             neighbours.setdefault(l, set()).update(on_paths)
-    verdict = assess(cpu, links, checked, neighbours)
+    from topologies.queues import frame_bytes, graph_mtu
+    verdict = assess(cpu, links, checked, neighbours, frame_bytes(graph_mtu(graph)))
     if peak_forwarding_bps is not None:
+        from fabric.analysis.capacity import predict
         verdict.ideal_peak_forwarding_mbps = peak_forwarding_bps / 1e6
-        budget = FORWARDING_BUDGET_MBPS.get(datapath)
-        if budget is not None and peak_forwarding_bps / 1e6 > budget:
+        pred = predict(graph.graph.get("name", ""), graph, plan, datapath, peak_forwarding_bps)
+        if not pred.fits and pred.budget_frames_per_s is not None:
             verdict.warnings.append(
-                f"the plan asks the switches to forward {peak_forwarding_bps / 1e6:.0f} Mbit/s at "
-                f"its peak; this machine kind kept up with about {budget:.0f} on the {datapath} "
-                "datapath (bench.throughput): lower the link rates")
+                f"the plan asks the switches to forward {pred.peak_forwarding_mbps:.0f} Mbit/s "
+                f"({pred.peak_frames_per_s / 1e3:.1f}k frames/s at MTU {pred.mtu}) at its peak; "
+                f"this machine kind keeps about {pred.budget_frames_per_s / 1e3:.0f}k frames/s "
+                f"faithful on the {datapath} datapath (bench.capacity): lower the link rates or "
+                "raise the fabric's mtu")
     return verdict

@@ -52,6 +52,7 @@ from typing import Callable, Iterable, Literal, Mapping, Sequence
 import networkx as nx
 
 from topologies import model
+from topologies.queues import graph_mtu
 from traffic.plan import Transfer, TrafficPlan
 from traffic.records import FlowRecord
 
@@ -78,6 +79,12 @@ class WireModel:
     header_bytes: int = 100          # the traffic agent's JSON header line (traffic.agent)
     switch_latency_s: float = 0.0    # per switch traversal (processing), added to every packet
     store_and_forward: bool = True   # the last frame crosses every link after the bottleneck
+
+    @classmethod
+    def for_mtu(cls, mtu: int) -> WireModel:
+        """Full segments at `mtu`: MSS = MTU - 52 (IP, TCP, timestamps), frame = MTU + 14
+        (9000: 8948 payload bytes in 9014 wire bytes, goodput factor 0.993)."""
+        return cls(mss_bytes=mtu - 52, frame_bytes=mtu + 14)
 
     @classmethod
     def none(cls) -> WireModel:
@@ -326,7 +333,8 @@ class _Routing:
 def ideal_plan(graph: nx.Graph, plan: TrafficPlan, view: View = "spread",
                choose: Chooser | None = None, wire: WireModel | None = None) -> IdealResult:
     """Simulate `plan` on `graph` as fluid flows under max-min fair sharing (see module doc)."""
-    return _FluidSim(graph, plan, _Routing(graph, wire or WireModel(), view, choose)).run()
+    return _FluidSim(graph, plan, _Routing(graph, wire or WireModel.for_mtu(graph_mtu(graph)), view,
+                                        choose)).run()
 
 
 class _FluidSim:

@@ -57,7 +57,7 @@ def _x_values(texts: list[str]) -> tuple[list[float], bool]:
             continue
         try:
             xs.append(float(parse_size(v, "x")))
-        except Exception:  # noqa: BLE001 - not a size: categorical axis
+        except Exception:
             return [float(i) for i in range(len(texts))], False
     return xs, True
 

@@ -38,6 +38,8 @@ from traffic.scaling import ScaleSpec, check_scale
 from fabric.spec.cost import CostSpec
 from fabric.spec.load import bounded, check_name, load, positive
 from traffic.inputfile import read_text
+from topologies.queues import DEFAULT_MTU, MAX_MTU, MIN_MTU, apply_link_settings
+from fabric.spec.units import parse_queue
 from fabric.spec.workload import WORKLOADS, Workload
 
 # ---------------------------------------------------------------- fabrics
@@ -45,14 +47,30 @@ from fabric.spec.workload import WORKLOADS, Workload
 
 @dataclass(frozen=True, kw_only=True)
 class _FabricBase:
-    """Keys every fabric kind has: the hosts' line rate, queue depth and the controller policy."""
+    """Keys every fabric kind has: the hosts' line rate, MTU, queue depth and the controller policy.
+
+    `mtu`: every host and switch interface, the shaping and the ideal model's MSS follow it.
+    `queue`: every egress queue's depth as packets (an int), bytes (`"100KB"`) or time at the
+    link's line rate (`"2ms"`, `"500us"`); it replaces `queue_packets` (topologies.queues).
+    """
     host_rate_mbps: float = 20.0
     queue_packets: int = positive(2, 100000, default=100)
+    queue: int | str | None = None
+    mtu: int = positive(MIN_MTU, MAX_MTU, default=DEFAULT_MTU)
     policy: str = "ecmp"
     policy_params: dict[str, Any] = field(default_factory=dict)
 
     def check(self, key: str) -> None:
-        """Cross-field rules of the kind (SpecError naming `key`.<field>); none by default."""
+        """Cross-field rules of the kind (SpecError naming `key`.<field>): queue vs queue_packets."""
+        if self.queue is not None and self.queue_packets != 100:
+            raise SpecError(f"{key}.queue", "give queue or queue_packets, not both")
+        depth = parse_queue(self.queue, f"{key}.queue")
+        if depth is not None and depth.packets is not None and not 2 <= depth.packets <= 100000:
+            raise SpecError(f"{key}.queue", f"must be 2..100000 packets, got {depth.packets}")
+
+    def _finish(self, graph: nx.Graph) -> nx.Graph:
+        """The built model with this fabric's MTU and queue depth (topologies.queues)."""
+        return apply_link_settings(graph, self.mtu, parse_queue(self.queue, "queue"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +87,9 @@ class LeafSpineSpec(_FabricBase):
         return self.leaves * self.hosts_per_leaf, "leaves x hosts_per_leaf"
 
     def build(self) -> nx.Graph:
-        return build_leaf_spine(self.spines, self.leaves, self.hosts_per_leaf, self.host_rate_mbps,
-                                self.fabric_rate_mbps, self.queue_packets, name=self.name)
+        return self._finish(build_leaf_spine(
+            self.spines, self.leaves, self.hosts_per_leaf, self.host_rate_mbps,
+            self.fabric_rate_mbps, self.queue_packets, name=self.name))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +103,8 @@ class SingleSwitchSpec(_FabricBase):
         return self.hosts, "hosts"
 
     def build(self) -> nx.Graph:
-        return build_single_switch(self.hosts, self.host_rate_mbps, self.queue_packets, name=self.name)
+        return self._finish(build_single_switch(self.hosts, self.host_rate_mbps,
+                                                self.queue_packets, name=self.name))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,16 +126,17 @@ class DDCSpec(_FabricBase):
         return self.ncps * self.hosts_per_ncp, "ncps x hosts_per_ncp"
 
     def check(self, key: str) -> None:
+        super().check(key)
         if self.fabric_rate_mbps is not None and self.speedup is not None:
             raise SpecError(f"{key}.speedup", "give fabric_rate_mbps or speedup, not both")
         if self.speedup is not None and not 0 < self.speedup <= 16:
             raise SpecError(f"{key}.speedup", f"must be in (0, 16], got {self.speedup}")
 
     def build(self) -> nx.Graph:
-        return build_ddc(self.ncps, self.ncfs, self.hosts_per_ncp, self.host_rate_mbps,
-                         self.fabric_rate_mbps,
-                         DEFAULT_SPEEDUP if self.speedup is None else self.speedup,
-                         self.egress_queue_packets, self.queue_packets, name=self.name)
+        return self._finish(build_ddc(
+            self.ncps, self.ncfs, self.hosts_per_ncp, self.host_rate_mbps, self.fabric_rate_mbps,
+            DEFAULT_SPEEDUP if self.speedup is None else self.speedup,
+            self.egress_queue_packets, self.queue_packets, name=self.name))
 
 
 FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwitchSpec,

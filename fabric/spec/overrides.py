@@ -104,7 +104,8 @@ def document_text(doc: dict[str, Any], overrides: Sequence[Override], source: st
 
 
 def _spec_class(section: str, table: Any) -> type | None:
-    from fabric.spec.experiment import FABRIC_KINDS, FailureSpec
+    from fabric.spec.experiment import FABRIC_KINDS
+    from fabric.spec.failures import FailureSpec
     from fabric.spec.workload import WORKLOADS
     if section == "failure":
         return FailureSpec

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from topologies.errors import SpecError
+from topologies.queues import QueueDepth
 
 _SIZE_UNITS = {
     "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -50,3 +51,26 @@ def human_bytes(n: float) -> str:
             return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1000
     raise AssertionError("unreachable")
+
+
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+_TIME_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|ms|us)\s*$")
+
+
+def parse_queue(value: object, key: str) -> QueueDepth | None:
+    """A queue depth: packets (an int), bytes ("100KB", "1MiB") or time at line rate ("2ms",
+    "500us", "0.01s"); None stays None (the fabric's `queue_packets`)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 2:
+            raise SpecError(key, f"must be >= 2 packets, got {value}")
+        return QueueDepth(packets=value)
+    if isinstance(value, str) and (m := _TIME_RE.match(value)):
+        seconds = float(m.group(1)) * _TIME_UNITS[m.group(2)]
+        if not seconds > 0:
+            raise SpecError(key, f"must be a positive time, got {value!r}")
+        return QueueDepth(seconds=seconds)
+    if isinstance(value, str):
+        return QueueDepth(bytes=parse_size(value, key))
+    raise SpecError(key, f"expected packets (100), bytes ('100KB') or time ('2ms'), got {value!r}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from traffic import connections, jobs
 from traffic.plan import TrafficPlan
 
+
 from fabric.spec.load import positive
 from fabric.spec.workload import Connections, PlanContext, Units, Workload, listed_hosts
 
