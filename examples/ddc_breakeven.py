@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     other = next(f.name for f in spec.fabrics if f.kind != "ddc")
     workload = spec.workloads[0].name
 
-    def run(s: float) -> float | None:
+    def run(s: float) -> float:
         return ratio_at(args.experiment, ddc, other, workload, s, args.seeds, args.out, args.set)
 
     lo, hi = args.lo, args.hi
