@@ -22,7 +22,9 @@ def test_default_example_is_faithful_and_beside_its_ideal(tmp_path):
     assert f.busy_links and all(c.measured_util >= 0.9 * c.ideal_util for c in f.busy_links)
     assert f.cpu.samples >= 8 and f.cpu.ovs_vswitchd_cores_mean > 0 and f.cpu.agents_cores_mean > 0
     for c in s.collectives:  # ring crossing no shared uplink: close to the ideal fluid model
-        assert 1.0 <= c.jct_vs_ideal < 1.25 and c.ideal_jct_s > c.lower_bound_s
+        # (not a hard lower bound: HTB's burst lets a flow run ahead of the fluid rate for a few
+        # frames, measured up to 0.2% under the model with persistent connections)
+        assert 0.98 <= c.jct_vs_ideal < 1.25 and c.ideal_jct_s > c.lower_bound_s
     assert s.ideal.fct_ratio.count == s.flows_planned
     run = Path(s.run_dir)
     assert len(read_cpu_csv(run / "cpu.csv")) >= 8 and (run / "ideal.csv").exists()
