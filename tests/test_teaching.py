@@ -108,6 +108,18 @@ def test_collisions_need_overlap_in_time_and_a_shared_fabric_direction():
     assert collisions([a, b], {1: (0.0, 1.0), 2: (1.0, 2.0)}, fabric) == []   # one after other
 
 
+def test_messages_of_one_connection_are_one_flow_not_a_collision():
+    """A persistent connection carries messages that overlap in time (pipelined ring steps) on
+    one 5-tuple: that is one TCP flow; a second channel (another source port) is another flow."""
+    fabric = {"l1", "l2", "s1", "s2"}
+    route = ("h2", "l1", "s1", "l2", "h3")
+    first, second = FlowPath(1, "h2", "h3", 20001, 5201, route), FlowPath(2, "h2", "h3", 20001, 5201, route)
+    assert collisions([first, second], {1: (0.0, 2.0), 2: (1.0, 3.0)}, fabric) == []
+    channel = FlowPath(3, "h2", "h3", 20002, 5201, route)
+    found = collisions([first, channel], {1: (0.0, 2.0), 3: (1.0, 3.0)}, fabric)
+    assert found and found[0].flows == (1, 3)
+
+
 def test_paths_csv_round_trip(tmp_path):
     ps = [FlowPath(1, "h1", "h3", 20001, 5201, ("h1", "l1", "s1", "l2", "h3")),
           FlowPath(2, "h1", "h3", 20002, 5201, (), "spray")]

@@ -127,6 +127,8 @@ def collisions(paths: Iterable[FlowPath], spans: dict[int, tuple[float, float]],
     for (a, b), ps in sorted(by_dir.items()):
         for i, p in enumerate(ps):
             for q in ps[i + 1:]:
+                if (p.src, p.dst, p.sport, p.dport) == (q.src, q.dst, q.sport, q.dport):
+                    continue  # one connection: its messages queue behind each other
                 (s1, e1), (s2, e2) = spans[p.flow_id], spans[q.flow_id]
                 overlap = min(e1, e2) - max(s1, s2)
                 if overlap <= 0:
