@@ -14,7 +14,7 @@ import networkx as nx
 
 from fabric.plan.traffic import build_plan
 from traffic.plan import TrafficPlan
-from fabric.spec.experiment import ExperimentSpec, parse_spec, read_toml
+from fabric.spec.experiment import ExperimentSpec, parse_spec, parse_toml, read_experiment_text
 from fabric.spec.overrides import Override, apply_overrides, document_text, parse_overrides
 
 
@@ -45,7 +45,8 @@ def load_checked(path: str | Path, overrides: Sequence[str | Override] = ()
                  ) -> tuple[ExperimentSpec, list[tuple[Any, nx.Graph, TrafficPlan]]]:
     """load_experiment, also returning what check_plans built (`fabric check` predicts the
     run's capacity from it)."""
-    return _checked(read_toml(path), overrides, Path(path).read_text())
+    text = read_experiment_text(path)   # read once: the document and the spec copy's source
+    return _checked(parse_toml(text, str(path)), overrides, text)
 
 
 def experiment_from_document(doc: dict[str, Any], overrides: Sequence[str | Override] = (),

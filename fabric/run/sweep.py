@@ -47,7 +47,7 @@ from fabric.analysis.sweep import (
 )
 from fabric.plan.experiment import experiment_from_document
 from fabric.run.rundir import new_run_dir
-from fabric.spec.experiment import ExperimentSpec, read_toml
+from fabric.spec.experiment import ExperimentSpec, parse_toml, read_experiment_text
 from topologies.errors import SpecError
 
 PLAN_FILE = "sweep-plan.json"
@@ -74,8 +74,8 @@ def check_sweep(spec_path: Path, vary: Sequence[str], sets: Sequence[str] = (),
                 zipped: bool = False) -> tuple[list[Vary], list[tuple[Point, ExperimentSpec]]]:
     """The varied parameters and every point's validated experiment (SpecError otherwise)."""
     varies = [parse_vary(v) for v in vary]
-    doc = read_toml(spec_path)  # names the file when it is missing or not TOML
-    return varies, prepare(Path(spec_path).read_text(), doc, sets, varies, zipped)
+    text = read_experiment_text(spec_path)  # names the file when it is missing or too large
+    return varies, prepare(text, parse_toml(text, str(spec_path)), sets, varies, zipped)
 
 
 def start_sweep(spec_path: Path, out_base: Path, vary: Sequence[str], sets: Sequence[str] = (),
@@ -105,7 +105,8 @@ def resume_sweep(report_dir: Path, progress: Callable[[str], None] | None = None
     plan = json.loads(plan_path.read_text())
     varies = [parse_vary(v) for v in plan["vary"]]
     spec_file = Path(report_dir) / "spec.toml"
-    points = prepare(spec_file.read_text(), read_toml(spec_file), plan["set"], varies, plan["zip"])
+    text = read_experiment_text(spec_file)
+    points = prepare(text, parse_toml(text, str(spec_file)), plan["set"], varies, plan["zip"])
     return run_points(Path(report_dir), points, varies, plan["zip"], plan["seeds"], plan["set"],
                       plan["spec_path"], progress, run)
 

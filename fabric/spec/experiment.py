@@ -341,10 +341,13 @@ def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str)
                                      f"({graph.graph['name']} has h1..h{len(have)})")
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read an experiment TOML file into a document (SpecError naming the file)."""
-    key = str(path)
-    text = read_text(path, key, "experiment file", MAX_EXPERIMENT_BYTES)
+def read_experiment_text(path: str | Path) -> str:
+    """An experiment file's text, read with the size cap (SpecError naming the file)."""
+    return read_text(path, str(path), "experiment file", MAX_EXPERIMENT_BYTES)
+
+
+def parse_toml(text: str, key: str) -> dict[str, Any]:
+    """An experiment file's text as a TOML document (SpecError naming `key`, the file)."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -353,6 +356,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise SpecError(key, f"not valid TOML: {str(exc).split(';')[0]}") from None
     except RecursionError:
         raise SpecError(key, "not valid TOML: arrays or tables nested too deeply") from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read an experiment TOML file into a document (SpecError naming the file)."""
+    return parse_toml(read_experiment_text(path), str(path))
 
 
 MAX_EXPERIMENT_BYTES = 1 << 20  # 1 MiB
