@@ -103,6 +103,42 @@ def spray_ruleset(switch: str, in_intfs: dict[int, str], rules: Sequence[SprayRu
     return "\n".join(lines) + "\n"
 
 
+def voq_ruleset(switch: str, in_intfs: dict[int, str], voq_in: str, voq_out: str,
+                local: dict[str, str], remote_ips: Sequence[str], rules: Sequence[SprayRule],
+                mode: str = "inc", stamp: bool = True) -> str:
+    """`nft -f` text for a DDC NCP with VOQs (topologies.ddc): the host ports send every
+    packet for a host into `voq_in`, whose HTB classes are the VOQs; what the VOQs release
+    comes out of `voq_out`: packets for the NCP's own hosts (`local`: address -> host port)
+    go straight to their port, the others get their sequence number (`stamp`: the IPv4 ID
+    field, one counter per destination, i.e. per VOQ, for the egress reassembly) and are
+    sprayed over the uplinks (`rules`, as in spray_ruleset, one counter for the NCP)."""
+    if mode not in NUMGEN_MODES:
+        raise ValueError(f"numgen mode must be one of {NUMGEN_MODES}, got {mode!r}")
+    table = table_name(switch)
+    ips = [str(ipaddress.IPv4Address(ip)) for ip in remote_ips]
+    local_ips = {str(ipaddress.IPv4Address(ip)): intf for ip, intf in local.items()}
+    devices = ", ".join(_intf(i) for _, i in sorted(in_intfs.items()))
+    lines = [f"# VOQs and per-packet spraying at {switch} (controller.nftables)",
+             f"table netdev {table}", f"delete table netdev {table}", f"table netdev {table} {{"]
+    every = [*local_ips, *ips]
+    if devices and every:
+        lines += ["\tchain ports {",
+                  f"\t\ttype filter hook ingress devices = {{ {devices} }} priority 0; "
+                  "policy accept;",
+                  f"\t\tip daddr {{ {', '.join(every)} }} fwd to {_intf(voq_in)}", "\t}"]
+    lines += ["\tchain voq {",
+              f"\t\ttype filter hook ingress device {_intf(voq_out)} priority 0; policy accept;"]
+    lines += [f"\t\tip daddr {ip} fwd to {_intf(intf)}" for ip, intf in local_ips.items()]
+    if stamp:
+        lines += [f"\t\tip daddr {ip} ip id set numgen inc mod 65536" for ip in ips]
+    for rule in rules:
+        if rule.dst_ips:
+            dst = ", ".join(str(ipaddress.IPv4Address(ip)) for ip in rule.dst_ips)
+            lines.append(f"\t\tip daddr {{ {dst} }} {_verdict(rule.out_intfs, mode)}")
+    lines += ["\t\tdrop", "\t}", "}"]
+    return "\n".join(lines) + "\n"
+
+
 def delete_ruleset(switch: str) -> str:
     """`nft -f` text that removes table fabric_<switch> if it exists."""
     table = table_name(switch)

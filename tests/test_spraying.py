@@ -67,12 +67,54 @@ def dpid(g, sw: str) -> int:
 # ---------------------------------------------------------------- nft text
 
 def test_nft_golden_text_for_a_ddc_ncp():
-    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    g = build_ddc(2, 2, 2, host_rate_mbps=20, scheduler="none")
     assert make_policy("ddc", g).nft_ruleset("ncp1") == DDC_NCP1
 
 
-def test_ddc_counter_per_port_and_spray_default_per_port():
+DDC_NCP1_VOQ = """\
+# VOQs and per-packet spraying at ncp1 (controller.nftables)
+table netdev fabric_ncp1
+delete table netdev fabric_ncp1
+table netdev fabric_ncp1 {
+\tchain ports {
+\t\ttype filter hook ingress devices = { "ncp1-eth1", "ncp1-eth2" } priority 0; policy accept;
+\t\tip daddr { 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4 } fwd to "ncp1-vq"
+\t}
+\tchain voq {
+\t\ttype filter hook ingress device "ncp1-vs" priority 0; policy accept;
+\t\tip daddr 10.0.0.1 fwd to "ncp1-eth1"
+\t\tip daddr 10.0.0.2 fwd to "ncp1-eth2"
+\t\tip daddr 10.0.0.3 ip id set numgen inc mod 65536
+\t\tip daddr 10.0.0.4 ip id set numgen inc mod 65536
+\t\tip daddr { 10.0.0.3, 10.0.0.4 } fwd to numgen inc mod 2 map { 0 : "ncp1-eth3", 1 : "ncp1-eth4" }
+\t\tdrop
+\t}
+}
+"""
+
+
+def test_nft_golden_text_for_a_scheduled_ddc_ncp():
+    """VOQs (the default): every host-port packet into the VOQ device; out of it, local
+    hosts directly, remote ones stamped per destination and sprayed."""
     g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    assert make_policy("ddc", g).nft_ruleset("ncp1") == DDC_NCP1_VOQ
+    no_stamp = make_policy("ddc", build_ddc(2, 2, 2, host_rate_mbps=20, reassembly=False))
+    assert "ip id set" not in no_stamp.nft_ruleset("ncp1")
+
+
+def test_scheduled_ddc_drops_ovs_copies_of_local_traffic_too():
+    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    tables = connect_all(g, make_policy("ddc", g))
+    h2 = g.nodes["h2"]["ip"]
+    # h1 -> h2 (same NCP): the kernel path (VOQ) carries it, OVS drops its copy
+    assert tables["ncp1"].lookup(ipv4(h2, 1)) == []
+    unscheduled = build_ddc(2, 2, 2, host_rate_mbps=20, scheduler="none")
+    tables = connect_all(unscheduled, make_policy("ddc", unscheduled))
+    assert tables["ncp1"].lookup(ipv4(h2, 1)) != []
+
+
+def test_ddc_counter_per_port_and_spray_default_per_port():
+    g = build_ddc(2, 2, 2, host_rate_mbps=20, scheduler="none")
     assert make_policy("ddc", g, {"counter": "port"}).nft_ruleset("ncp1") == DDC_NCP1_PER_PORT
     ls = build_leaf_spine(2, 2, 2, host_rate_mbps=20, fabric_rate_mbps=20)
     assert "chain port1 {" in make_policy("spray", ls).nft_ruleset("l1")
@@ -137,7 +179,7 @@ def test_registry():
 
 
 def test_ddc_ncp_drops_ovs_copies_of_sprayed_packets_and_delivers_locally():
-    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    g = build_ddc(2, 2, 2, host_rate_mbps=20, scheduler="none")
     t = connect_all(g, make_policy("ddc", g))
     # ncp1: h1, h2 on ports 1, 2; uplinks to ncf1, ncf2 on ports 3, 4
     assert t["ncp1"].lookup(ipv4("10.0.0.3", in_port=1)) == []   # nft sprays it; OVS drops
@@ -199,7 +241,7 @@ def apply_updates(g, tables, updates):
 
 
 def test_ddc_link_down_reroutes_spray_maps_and_ncfs_hitlessly():
-    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    g = build_ddc(2, 2, 2, host_rate_mbps=20, scheduler="none")
     p = make_policy("ddc", g)
     t = connect_all(g, p)
     before = {sw: t[sw].snapshot() for sw in t}
@@ -316,8 +358,18 @@ def test_app_applies_nft_at_install_and_reroutes_on_port_status():
 
 
 def test_host_ports_going_down_are_not_failures():
-    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    g = build_ddc(2, 2, 2, host_rate_mbps=20, scheduler="none")
     p = make_policy("ddc", g)
     connect_all(g, p)
     assert p.port_status(dpid(g, "ncp1"), 1, False, 1.0) == []   # h1's port: teardown
     assert p.down_ports == set() and p.nft_ruleset("ncp1") == DDC_NCP1
+
+
+def test_scheduled_ddc_link_down_leaves_the_dead_uplink_out_of_the_voq_spray():
+    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    p = make_policy("ddc", g)
+    connect_all(g, p)
+    p.port_status(dpid(g, "ncp1"), 3, False, 1.0)   # ncp1-eth3 (to ncf1) down
+    text = p.nft_ruleset("ncp1")
+    assert 'ip daddr { 10.0.0.3, 10.0.0.4 } fwd to "ncp1-eth4"' in text
+    assert '"ncp1-eth3"' not in text and 'fwd to "ncp1-vq"' in text

@@ -32,7 +32,8 @@ SWITCH_ROLES = ("leaf", "spine", "ncp", "ncf", "switch")
 # Every builder names switches <prefix><number> with these prefixes and hosts h<number>, so that
 # `fabric clean` can recognise what an interrupted run left behind (and nothing else).
 SWITCH_NAME = re.compile(r"^(l|s|sw|ncp|ncf)[0-9]+$")
-INTF_NAME = re.compile(r"^(l|s|sw|ncp|ncf|h)[0-9]+-eth[0-9]+$")
+# <node>-eth<port>: link ends; <ncp>-vq / <ncp>-vs: a DDC NCP's VOQ stage (topologies.ddc.voq_intfs)
+INTF_NAME = re.compile(r"^(l|s|sw|ncp|ncf|h)[0-9]+-(eth[0-9]+|vq|vs)$")
 HOST_SUBNET = ipaddress.ip_network("10.0.0.0/16")
 
 

@@ -128,3 +128,32 @@ def plan_shaping(graph: nx.Graph, classes: QueueClasses | None = None) -> dict[s
                 shape_lines(intf_name(node, d["ports"][node]), d["rate_mbps"],
                             egress_queue_packets(graph, node, other), classes, mtu))
     return out
+
+
+def voq_class_minor(index: int) -> int:
+    """HTB class minor of the `index`-th VOQ (0-based) on an NCP's VOQ device; its FIFO's
+    handle is VOQ_QDISC_BASE + minor (distinct from the root's 1:)."""
+    return index + 1
+
+
+VOQ_QDISC_BASE = 0x100
+
+
+def voq_lines(intf: str, dst_ips: list[str], rate_mbps: float, queue_packets: int,
+              mtu: int = DEFAULT_MTU) -> list[str]:
+    """`tc -batch` lines for an NCP's VOQs on `intf`: one HTB class per destination address
+    (u32 on the IPv4 destination), each with rate = ceil = `rate_mbps` to start with (the
+    credit allocator changes them) and a `queue_packets`-deep FIFO."""
+    burst, frame = htb_burst_bytes(rate_mbps, mtu), frame_bytes(mtu)
+    lines = [f"qdisc replace dev {intf} root handle 1: htb"]
+    for i, ip in enumerate(dst_ips):
+        minor = voq_class_minor(i)
+        lines += [
+            f"class add dev {intf} parent 1: classid 1:{minor:x} htb rate {rate_mbps:g}mbit "
+            f"ceil {rate_mbps:g}mbit burst {burst} cburst {burst} quantum {frame}",
+            f"qdisc add dev {intf} parent 1:{minor:x} handle {VOQ_QDISC_BASE + minor:x}: pfifo "
+            f"limit {queue_packets}",
+            f"filter add dev {intf} parent 1: protocol ip prio 1 u32 match ip dst {ip}/32 "
+            f"flowid 1:{minor:x}",
+        ]
+    return lines

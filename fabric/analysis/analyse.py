@@ -63,6 +63,8 @@ def analyse(summary: RunSummary, spec: ExperimentSpec | None, graph: nx.Graph,
         transport.read_rows(agent_dir) if agent_dir.exists() else [],
         [r.fct_s for r in records if r.complete and r.fct_s is not None], summary.scale)
     _paths_and_packets(graph, run_dir, summary, records)
+    ddc_file = run_dir / "ddc.json"   # written by the scheduled DDC's data plane (fabric.run.voq)
+    summary.ddc = json.loads(ddc_file.read_text()) if ddc_file.exists() else None
     if summary.status == "complete" and summary.flows_complete < summary.flows_planned:
         summary.status = "partial"
         summary.error = f"{summary.flows_planned - summary.flows_complete} flows did not complete"

@@ -48,6 +48,7 @@ class RunSummary:
     fidelity: Fidelity | None = None   # did the emulation keep up (CPU, links)
     transport: TransportResult | None = None  # connections, handshakes, base RTTs
     collisions: list[str] = field(default_factory=list)  # fabric.analysis.paths, busiest first
+    ddc: dict[str, Any] | None = None  # a scheduled DDC's credits and reassembly (ddc.json)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = to_jsonable(self)

@@ -7,6 +7,7 @@ fabric/workloads/).
 """
 from __future__ import annotations
 
+from typing import Any
 
 from fabric.analysis.fidelity import Fidelity
 from fabric.analysis.metrics import fmt
@@ -59,6 +60,7 @@ def format_summary(s: RunSummary) -> str:
                  f"{tier} {d['total']} (queues {d['queue_drops']}, OVS {d['ovs_drops']}, "
                  f"veth {d['veth_drops']})" for tier, d in sorted(s.loss.items())]
         lines.append("packets lost: " + "; ".join(parts))
+    lines += format_ddc(s.ddc)
     if s.transport is not None:
         lines += format_transport(s.transport)
     if s.collisions:
@@ -151,3 +153,21 @@ def format_transport(t: TransportResult) -> list[str]:
         out.append(rtt)
     out += [f"warning: {w}" for w in t.warnings]
     return out
+
+
+def format_ddc(ddc: dict[str, Any] | None) -> list[str]:
+    """What a scheduled DDC's VOQs, credits and egress reassembly did (summary.ddc)."""
+    if not ddc:
+        return []
+    lines = []
+    c = ddc.get("credits")
+    if c:
+        lines.append(f"ddc credits: {c['voqs']} VOQs, {c['decisions']} decisions every "
+                     f"{c['interval_ms']:g} ms ({c['late_decisions']} late), {c['rate_changes']} "
+                     f"rate changes, {c['cpu_s']:.2f} s CPU; VOQ drops {c['voq_drops']}, "
+                     f"deepest VOQ {c['max_voq_backlog_bytes']} B")
+    r = ddc.get("reassembly")
+    if r:
+        lines.append("ddc reassembly: " + ", ".join(f"{k} {v}" for k, v in r.items()
+                                                    if not isinstance(v, dict)))
+    return lines

@@ -23,7 +23,8 @@ from topologies.queues import DEFAULT_MTU, graph_mtu
 
 from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
-from fabric.run import registry
+from fabric.run import registry, voq
+from topologies.ddc import scheduled
 from topologies.errors import RunError
 from topologies.shaping import QueueClasses, plan_shaping
 
@@ -87,6 +88,8 @@ class EmulatedNetwork:
                            link=Link, autoSetMacs=False, autoStaticArp=False, build=False,
                            waitConnected=False)
         self.net.build()
+        if scheduled(self.graph):  # before the switches connect: their nft tables name the VOQs
+            voq.create(self.graph, self.workdir)
         registry.register(pids=[n.pid for n in (*self.net.hosts, *self.net.switches,
                                                 *self.net.controllers)])
         self.net.start()
@@ -102,6 +105,8 @@ class EmulatedNetwork:
         if self.net is None:
             return
         net, self.net = self.net, None
+        if scheduled(self.graph):
+            voq.remove(self.graph)
         try:
             net.stop()
         except Exception as exc:

@@ -27,7 +27,8 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from topologies.ddc import DEFAULT_EGRESS_QUEUE_PACKETS, DEFAULT_SPEEDUP, build_ddc
+from topologies.ddc import (DEFAULT_CREDIT_INTERVAL_MS, DEFAULT_EGRESS_QUEUE_PACKETS,
+                            DEFAULT_SPEEDUP, build_ddc)
 from topologies.leafspine import build_leaf_spine
 from topologies.model import hosts as fabric_hosts
 from topologies.single import build_single_switch
@@ -111,7 +112,10 @@ class SingleSwitchSpec(_FabricBase):
 class DDCSpec(_FabricBase):
     """Distributed Disaggregated Chassis: NCPs, NCFs, per-packet spraying (topologies.ddc).
 
-    Give either `fabric_rate_mbps` or `speedup` (default speed-up: topologies.ddc)."""
+    Give either `fabric_rate_mbps` or `speedup` (default speed-up: topologies.ddc).
+    `scheduler = "credits"`: VOQs in every NCP, rates set by a credit allocator every
+    `credit_interval_ms`; `reassembly`: the egress delivers each VOQ's packets in order
+    (docs/ddc.md). `scheduler = "none"`: spraying straight from the host ports."""
     kind: Literal["ddc"]
     ncps: int = positive(1, 64)
     ncfs: int = positive(1, 16)
@@ -119,6 +123,9 @@ class DDCSpec(_FabricBase):
     fabric_rate_mbps: float | None = None
     speedup: float | None = bounded(0, 16, above=True, default=None)
     egress_queue_packets: int = positive(2, 100000, default=DEFAULT_EGRESS_QUEUE_PACKETS)
+    scheduler: Literal["credits", "none"] = "credits"
+    credit_interval_ms: float = bounded(1, 1000, default=DEFAULT_CREDIT_INTERVAL_MS)
+    reassembly: bool = True
     policy: str = "ddc"
     name: str = "ddc"
 
@@ -136,7 +143,9 @@ class DDCSpec(_FabricBase):
         return self._finish(build_ddc(
             self.ncps, self.ncfs, self.hosts_per_ncp, self.host_rate_mbps, self.fabric_rate_mbps,
             DEFAULT_SPEEDUP if self.speedup is None else self.speedup,
-            self.egress_queue_packets, self.queue_packets, name=self.name))
+            self.egress_queue_packets, self.queue_packets, name=self.name,
+            scheduler=self.scheduler, credit_interval_ms=self.credit_interval_ms,
+            reassembly=self.reassembly))
 
 
 FABRIC_KINDS: dict[str, type] = {"leafspine": LeafSpineSpec, "single": SingleSwitchSpec,
