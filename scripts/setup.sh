@@ -8,7 +8,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$repo/.venv"
 stamp="$venv/.aifabric-setup-stamp"
-packages=(mininet openvswitch-switch iperf3 ethtool nftables iputils-ping python3-venv python3-pip iproute2 procps)
+packages=(mininet openvswitch-switch iperf3 ethtool nftables iptables iputils-ping python3-venv python3-pip iproute2 procps)
 ovs_ctl=/usr/share/openvswitch/scripts/ovs-ctl
 
 say() { printf 'setup: %-14s %s\n' "$1:" "$2"; }

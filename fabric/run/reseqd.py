@@ -23,14 +23,20 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
+import networkx as nx
+
+from topologies import model
+from topologies.ddc import reassembling
 from topologies.errors import RunError
 
 from fabric.run import registry
 from fabric.run.nfqueue import NfQueue, ipv4_fields
+from fabric.run.voq import DDC_FILE
 from fabric.run.resequencer import HostResequencer, ReseqParams, ReseqStats
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # interface / host names that may reach argv
@@ -325,6 +331,53 @@ def start_resequencer(run_dir: Path, hosts: list[ReseqHost], sources: dict[str, 
         handle.stop()
         raise RunError(f"resequencer did not start: {line or 'no answer'}")
     return handle
+
+
+
+def hosts_from_model(graph: nx.Graph, host_pids: Mapping[str, int]
+                     ) -> tuple[list[ReseqHost], dict[str, str]]:
+    """The resequencer's hosts (queue i+1 for the i-th host, its interface towards its NCP)
+    and its source map (every host's address -> its NCP) for a DDC model."""
+    hosts, sources = [], {}
+    for i, h in enumerate(model.hosts(graph)):
+        ncp, _ = model.attachment(graph, h)
+        sources[str(graph.nodes[h]["ip"])] = ncp
+        hosts.append(ReseqHost(h, int(host_pids[h]), model.intf_name(h, model.port(graph, h, ncp)),
+                               i + 1, ncp))
+    return hosts, sources
+
+
+REASSEMBLY_KEY = "reassembly"  # its totals in run_dir/ddc.json (fabric.run.voq.DDC_FILE)
+
+
+@contextmanager
+def reassembly(graph: nx.Graph, host_pids: Mapping[str, int], run_dir: Path,
+               params: ReseqParams | None = None) -> Iterator[ResequencerProcess | None]:
+    """The egress resequencer running while the block runs (a DDC with `reassembly`; else
+    nothing). On leaving, however it happens: the process stopped (its rules removed, held
+    packets released), its totals under "reassembly" in run_dir/ddc.json, per host in
+    run_dir/reseq_stats.json. Enter it after the hosts exist, leave it before they go."""
+    if not reassembling(graph):
+        yield None
+        return
+    hosts, sources = hosts_from_model(graph, host_pids)
+    proc = start_resequencer(Path(run_dir), hosts, sources, params)
+    try:
+        yield proc
+    finally:
+        stats = proc.stop()
+        path = Path(run_dir) / DDC_FILE
+        try:
+            doc = json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:
+            doc = {}
+        if stats:
+            doc[REASSEMBLY_KEY] = {**stats["total"], "partial": stats["partial"],
+                                   "cpu_s": stats["cpu_s"],
+                                   "cpu_us_per_packet": stats["cpu_us_per_packet"]}
+        else:
+            doc[REASSEMBLY_KEY] = {"error": "no statistics (see reseq.log)"}
+        path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":
