@@ -36,7 +36,7 @@ from fabric.analysis.links import read_links_csv
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
-from fabric.run import cleanup, registry, voq
+from fabric.run import cleanup, registry, reseqd, voq
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
 from fabric.analysis.paths import write_paths
@@ -156,7 +156,9 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
         t = time.monotonic()
         ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
-        with voq.scheduling(graph, run_dir):   # a scheduled DDC's credit loop
+        pids = {h: net.host(h).pid for h in model.hosts(graph)}
+        # a scheduled DDC's credit loop, and its egress resequencer (reassembly)
+        with voq.scheduling(graph, run_dir), reseqd.reassembly(graph, pids, run_dir):
             yield ctl, net
     finally:
         t = time.monotonic()
