@@ -84,3 +84,11 @@ def test_parse_packets_reads_ids_and_headers_from_one_datagram():
     assert nfqueue.ipv4_fields(pkts[0].payload) == (0x1234, 0x0A000001, 0x0A000002)
     assert nfqueue.ipv4_fields(pkts[1].payload) is None  # truncated
     assert list(nfqueue.parse_packets(data[:-3])) == pkts[:1]  # a cut message is ignored
+
+
+def test_no_resequencer_without_reassembly(tmp_path):
+    from fabric.run.reseqd import reassembly
+    for g in (build_ddc(2, 2, 2, 5, scheduler="none"), build_ddc(2, 2, 2, 5, reassembly=False)):
+        with reassembly(g, {}, tmp_path) as proc:
+            assert proc is None
+    assert list(tmp_path.iterdir()) == []
