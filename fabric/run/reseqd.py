@@ -197,20 +197,26 @@ class Daemon:
         interval = self.config.stats_interval_s
         next_stats = time.monotonic() + interval
         try:
+            holding: set[_Host] = set()  # hosts with held packets: the only ones with deadlines
             while not self.stop:
                 now = time.monotonic()
                 wake = next_stats
-                for h in self.hosts:
+                for h in holding:
                     d = h.reseq.next_deadline()
                     if d is not None and d < wake:
                         wake = d
                 for key, _ in sel.select(max(0.0, wake - now)):
-                    self._service(key.data, time.monotonic())
+                    h = key.data
+                    self._service(h, time.monotonic())
+                    if h.reseq.n_held:
+                        holding.add(h)
                 now = time.monotonic()
-                for h in self.hosts:
+                for h in list(holding):
                     d = h.reseq.next_deadline()
                     if d is not None and d <= now:
                         h.queue.accept(h.reseq.expire(now))
+                    if not h.reseq.n_held:
+                        holding.discard(h)
                 if now >= next_stats:
                     if os.getppid() != self.parent or not any(
                             os.path.exists(f"/proc/{h.spec.pid}") for h in self.hosts):

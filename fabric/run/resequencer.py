@@ -122,6 +122,7 @@ class HostResequencer:
         self.params = params
         self.streams: dict[Hashable, _Stream] = {}
         self.stats = ReseqStats()
+        self.n_held = 0  # packets held over all streams
         self._rng = random.Random(seed)
 
     def packet(self, stream: Hashable | None, seq: int, handle: Any, now_s: float) -> list[Any]:
@@ -148,6 +149,7 @@ class HostResequencer:
                 st.duplicates += 1
                 return [handle]
             st.held += 1
+            self.n_held += 1
             s.held[seq] = (handle, now_s)
             s.arrivals.append((now_s, seq))
             if len(s.held) > self.params.hold_packets:
@@ -171,6 +173,8 @@ class HostResequencer:
         """Skip the gaps whose oldest held packet waited hold_timeout_ms; release what follows."""
         limit = now_s - self.params.hold_timeout_ms / 1000.0
         out: list[Any] = []
+        if not self.n_held:
+            return out
         for s in self.streams.values():
             while s.held:
                 self._trim(s)
@@ -183,6 +187,8 @@ class HostResequencer:
     def next_deadline(self) -> float | None:
         """When expire() next has work (monotonic s), None if nothing is held."""
         best = None
+        if not self.n_held:
+            return None
         for s in self.streams.values():
             if s.held:
                 self._trim(s)
@@ -192,7 +198,7 @@ class HostResequencer:
         return None if best is None else best + self.params.hold_timeout_ms / 1000.0
 
     def held_count(self) -> int:
-        return sum(len(s.held) for s in self.streams.values())
+        return self.n_held
 
     def flush(self, now_s: float) -> list[Any]:
         """Release everything held, in sequence order per stream (at shutdown)."""
@@ -215,6 +221,7 @@ class HostResequencer:
         held, st = s.held, self.stats
         while s.expected in held:
             handle, t = held.pop(s.expected)
+            self.n_held -= 1
             out.append(handle)
             st.released_after_hold += 1
             st.add_hold((now_s - t) * 1000.0, self._rng)
@@ -237,6 +244,7 @@ class HostResequencer:
             out.append(handle)
             self.stats.released_after_hold += 1
             self.stats.add_hold((now_s - t) * 1000.0, self._rng)
+        self.n_held -= len(s.held)
         s.held.clear()
         s.arrivals.clear()
         return out
