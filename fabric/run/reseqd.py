@@ -39,6 +39,7 @@ from fabric.run.nfqueue import NfQueue, ipv4_fields
 from fabric.run.voq import DDC_FILE
 from fabric.run.resequencer import HostResequencer, ReseqParams, ReseqStats
 
+NICE = -10
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # interface / host names that may reach argv
 
 
@@ -275,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m fabric.run.reseqd CONFIG.json", file=sys.stderr)
         return 2
     config = ReseqConfig.from_json(Path(args[0]).read_text())
+    try:  # a data-path element, like ovs-vswitchd (which runs at nice -10): not a background job
+        os.setpriority(os.PRIO_PROCESS, 0, NICE)
+    except OSError:
+        pass
     daemon = Daemon(config)
 
     def on_signal(signum: int, frame: object) -> None:
