@@ -33,7 +33,7 @@ HOLD_SAMPLES_MAX = 100_000  # hold times kept for percentiles (a uniform reservo
 @dataclass(frozen=True)
 class ReseqParams:
     """Tuning of the reassembly: how long a gap may hold packets back, how many it may hold."""
-    hold_timeout_ms: float = 20.0
+    hold_timeout_ms: float = 50.0
     hold_packets: int = 512  # per stream; a fuller buffer skips the gap at once
     window: int = 4096  # seq distance beyond which a packet means a reset, not reordering
 
