@@ -10,9 +10,9 @@ it can); in order, or reordered (every block of 8 stamps of a stream shuffled: 7
 wait). The frames are addressed to a non-local address, so after the resequencer the receiver
 drops them in routing: what is measured is the queue round trip, not a socket.
 Reported per run: offered and achieved rate, packets the daemon saw, packets that bypassed it
-(the kernel queue full: fail-open), the daemon's CPU time per packet (user + system: the kernel's reinjection, and in a real run the
-receiving TCP's work, happen in its send of the verdicts) and its share of one core over the
-sending time + 0.2 s. /proc CPU times tick at 10 ms: short runs are coarse.
+(the kernel queue full: fail-open), the daemon's CPU time per packet (user + system: the
+kernel's reinjection, and in a real run the receiving TCP's work, happen in its send of the
+verdicts) and its share of one core over the sending time + 0.2 s. /proc CPU times tick at 10 ms: short runs are coarse.
 """
 from __future__ import annotations
 

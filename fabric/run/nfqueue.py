@@ -180,7 +180,7 @@ class NfQueue:
         self.sock.send(_msg(NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, self._seq, self.queue,
                             attrs, socket.AF_UNSPEC))
         data = self.sock.recv(4096)
-        length, mtype = struct.unpack_from("=IH", data, 0)
+        _, mtype = struct.unpack_from("=IH", data, 0)
         if mtype == NLMSG_ERROR:
             err = -struct.unpack_from("=i", data, _NLMSG.size)[0]
             if err:

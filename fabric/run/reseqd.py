@@ -121,7 +121,7 @@ def kernel_queue_counters(pid: int, queue: int) -> dict[str, int]:
 
 
 class _Host:
-    __slots__ = ("spec", "queue", "reseq", "streams", "rule_added", "kernel")
+    __slots__ = ("kernel", "queue", "reseq", "rule_added", "spec", "streams")
 
     def __init__(self, spec: ReseqHost, queue: NfQueue, params: ReseqParams,
                  streams: dict[int, str]):

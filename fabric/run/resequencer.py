@@ -106,7 +106,7 @@ def percentile(values: list[float], q: float) -> float:
 
 class _Stream:
     """One (destination host, ingress NCP) sequence."""
-    __slots__ = ("expected", "held", "arrivals")
+    __slots__ = ("arrivals", "expected", "held")
 
     def __init__(self) -> None:
         self.expected = 0  # the stamping counters start at 0
