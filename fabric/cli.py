@@ -175,7 +175,13 @@ def _capacity_lines(spec: Any, planned: list[Any]) -> list[str]:
         datapath = choose_datapath(spec.run.datapath)
     except Exception:
         datapath = "user"
-    return [predict(fab.name, graph, plan, datapath).message() for fab, graph, plan in planned]
+    lines = [predict(fab.name, graph, plan, datapath).message() for fab, graph, plan in planned]
+    if datapath == "user":   # OVS's send buffer against each fabric's queues (analysis.ovsbuf)
+        from fabric.analysis.ovsbuf import fit
+        from fabric.run.ovsbuf import send_buffer_bytes
+        buf = send_buffer_bytes() if os.geteuid() == 0 else None
+        lines += [fit(fab.name, graph, buf).message() for fab, graph, _ in planned]
+    return lines
 def _bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:
     """An argparse type: a whole number in [low, high] (`what` names it in the error)."""
     def parse(text: str) -> int:
