@@ -83,11 +83,15 @@ LOG = """\
 """
 
 
-def test_the_log_gives_failed_sends_per_port_and_the_rate_limited_rest():
+def test_the_log_gives_failed_sends_per_port_as_a_lower_bound():
     f = send_failures(LOG)
     assert f.by_interface == {"l1-eth3": 2, "s1-eth1": 1}
-    assert f.unlogged == 511 and f.total == 514
+    assert f.total == 3 and f.rate_limited      # "Dropped 511": how many were sends is unknown
     assert send_failures("").total == 0
+    # netdev_linux's rate limiter also drops its other messages (ioctl errors at teardown):
+    # without a logged send failure, a "Dropped" line says nothing about sends
+    quiet = send_failures(LOG.splitlines()[4])
+    assert quiet.total == 0 and not quiet.rate_limited
 
 
 def _sample(intf: str, tier: str, t: float) -> LinkSample:
@@ -99,13 +103,13 @@ def test_send_failures_join_the_loss_of_their_port_tier():
     rows = [_sample("l1-eth3", "host", 0.0), _sample("l1-eth3", "host", 1.0),
             _sample("s1-eth1", "fabric", 0.0), _sample("s1-eth1", "fabric", 1.0)]
     tiers = {x.tier: x for x in loss.by_tier(rows, 0, SendFailures({"l1-eth3": 2, "s1-eth1": 1,
-                                                                    "zz-eth9": 4}, 10))}
+                                                                    "zz-eth9": 4}))}
     assert tiers["host"].ovs_send_failures == 2 and tiers["host"].total == 2
     assert tiers["fabric"].ovs_send_failures == 1
-    assert tiers[loss.UNATTRIBUTED].ovs_send_failures == 14
+    assert tiers[loss.UNATTRIBUTED].ovs_send_failures == 4
     assert "ovs_send_failures" in loss.as_dict(tiers.values())["host"]
     # no failures: no extra tier and the old totals
-    assert {x.tier for x in loss.by_tier(rows, 0, SendFailures({}, 0))} == {"host", "fabric"}
+    assert {x.tier for x in loss.by_tier(rows, 0, SendFailures({}))} == {"host", "fabric"}
 
 
 def test_the_summary_shows_ovs_send_failures_only_when_there_are_some():
@@ -115,7 +119,7 @@ def test_the_summary_shows_ovs_send_failures_only_when_there_are_some():
               "host": {"queue_drops": 1, "host_nic_drops": 0, "ovs_drops": 0, "veth_drops": 0,
                        "ovs_send_failures": 0, "total": 1}}
     line = next(ln for ln in format_summary(s).splitlines() if ln.startswith("packets lost:"))
-    assert "fabric 3 (queues 0, OVS 0, veth 0, OVS send 3)" in line
+    assert "fabric 3 (queues 0, OVS 0, veth 0, OVS send >= 3)" in line
     assert "host 1 (queues 1, host NICs 0, OVS 0, veth 0)" in line
 
 

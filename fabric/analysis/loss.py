@@ -11,8 +11,7 @@ Three places can lose a packet in the emulation, and each keeps its own counter:
 * the veth itself (`tx_dropped` in /sys/class/net: the peer was down or its backlog full);
 * ovs-vswitchd's shared send socket, whose buffer was full (fabric.analysis.ovsbuf): OVS drops
   the packet itself and only its log says so; counted per tier from the log's lines naming a
-  port (`ovs_send_failures`, each lost >= 1 packet), the rate-limited rest under the pseudo tier
-  `unattributed`.
+  port (`ovs_send_failures`, each lost >= 1 packet; a lower bound, the log is rate-limited).
 
 The run's links.csv carries the first two per switch end (columns `qdisc_dropped` and
 `ovs_rx_dropped`; the latter counts packets *arriving* on that interface, i.e. the reverse
@@ -32,7 +31,7 @@ from typing import Iterable, Mapping
 from fabric.analysis.links import LinkSample, first_last
 from fabric.analysis.ovsbuf import SendFailures
 
-UNATTRIBUTED = "unattributed"   # OVS send failures whose port the (rate-limited) log omits
+UNATTRIBUTED = "unattributed"   # OVS send failures on ports that are no link end of the fabric
 
 QDISC_COMMAND = ("tc", "-s", "-j", "qdisc", "show")
 OVS_SOCKETS_COMMAND = ("ss", "-0", "-m", "-n", "-p")
@@ -107,14 +106,12 @@ def by_tier(samples: Iterable[LinkSample], host_nic_drops: int = 0,
 
 def send_failures_by_tier(samples: Iterable[LinkSample], failures: SendFailures) -> dict[str, int]:
     """{tier: OVS send failures} from the ports the log names (links.csv says each port's
-    tier); failures on ports of no link, and the rate-limited unlogged ones: `unattributed`."""
+    tier); failures on ports of no link of this fabric: `unattributed`."""
     tier_of = {s.intf: s.tier for s in samples if s.intf}
     out: dict[str, int] = {}
     for intf, n in failures.by_interface.items():
         t = tier_of.get(intf, UNATTRIBUTED)
         out[t] = out.get(t, 0) + n
-    if failures.unlogged:
-        out[UNATTRIBUTED] = out.get(UNATTRIBUTED, 0) + failures.unlogged
     return {t: n for t, n in out.items() if n}
 
 
