@@ -73,14 +73,17 @@ def test_ss_gives_the_send_sockets_buffer_and_the_smallest_receive_buffer():
     assert loss.ovs_socket_drops(SS) == {"s1-eth2": 0, "s1-eth1": 7}   # [0]:* is no port
 
 
-LOG = """\
-2026-11-28T03:27:47.486Z|00092|netdev_linux|WARN|error sending Ethernet packet on l1-eth3: Resource temporarily unavailable
-2026-11-28T03:27:47.486Z|00093|netdev_linux|WARN|error sending Ethernet packet on l1-eth3: Resource temporarily unavailable
-2026-11-28T03:27:47.486Z|00096|netdev_linux|WARN|error sending Ethernet packet on s1-eth1: Resource temporarily unavailable
-2026-11-28T03:27:48.000Z|00097|bridge|INFO|bridge l1: added interface l1-eth3 on port 3
-2026-11-28T03:27:59.545Z|00255|netdev_linux|WARN|Dropped 511 log messages in last 12 seconds (most recently, 0 seconds ago) due to excessive rate
-2026-11-28T03:28:00.000Z|00256|ofproto|WARN|Dropped 3 log messages in last 1 seconds
-"""
+_W = "2026-11-28T03:27:47.486Z|00092|netdev_linux|WARN|"
+_EAGAIN = ": Resource temporarily unavailable"
+LOG = "\n".join([
+    f"{_W}error sending Ethernet packet on l1-eth3{_EAGAIN}",
+    f"{_W}error sending Ethernet packet on l1-eth3{_EAGAIN}",
+    f"{_W}error sending Ethernet packet on s1-eth1{_EAGAIN}",
+    "2026-11-28T03:27:48.000Z|00097|bridge|INFO|bridge l1: added interface l1-eth3 on port 3",
+    f"{_W}Dropped 511 log messages in last 12 seconds (most recently, 0 seconds ago) due to "
+    "excessive rate",
+    "2026-11-28T03:28:00.000Z|00256|ofproto|WARN|Dropped 3 log messages in last 1 seconds",
+]) + "\n"
 
 
 def test_the_log_gives_failed_sends_per_port_as_a_lower_bound():
