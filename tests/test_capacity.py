@@ -52,8 +52,10 @@ def test_frames_and_unknown_datapath():
     g = spec.fabrics[0].build()
     p = predict("f", g, build_plan(spec, g), "kernel")
     assert p.fits and p.share is None and "no measured budget" in p.message()
-    assert 38e3 < frame_budget_per_s("user", 1500) < 42e3
-    assert 28e3 < frame_budget_per_s("user", 9000) < 32e3   # bench.capacity: 26.6k ok, 33.3k not
+    # bench.capacity: 1500 faithful at 29.7k frames/s, not at 39.6k; 9000 at 36.6k, not at 39.9k
+    assert 29.7e3 < frame_budget_per_s("user", 1500) < 39.6e3
+    assert 33e3 < frame_budget_per_s("user", 9000) < 39.9e3
+    assert frame_budget_per_s("user", 9000) < frame_budget_per_s("user", 1500)
 
 
 def test_huge_plans_are_refused_naming_the_key():

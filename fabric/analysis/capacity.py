@@ -3,7 +3,7 @@
 The userspace OVS datapath pays per packet, not per byte (bench.capacity; docs/benchmarks.md, "Capacity"): the
 thread that forwards also runs the kernel's veth and TCP receive work of every frame it sends, so
 what this machine keeps faithful is a number of full-size frames per second of switch egress,
-summed over all switches (a little lower for larger frames: FRAME_COST_S). The prediction converts
+summed over all switches (about the same at MTU 1500 and 9000: FRAME_COST_S). The prediction converts
 the plan's peak switch forwarding (the ideal model's `peak_forwarding_bps`, or for plans too large
 to replay quickly an upper bound: every sending host at line rate over its longest path) into
 frames per second at the fabric's MTU and compares it with the measured budget. The fidelity
@@ -20,11 +20,14 @@ from topologies.queues import frame_bytes, graph_mtu
 from traffic.plan import TrafficPlan
 
 # What one full-size frame of switch egress costs the datapath, per OVS datapath: a fixed part
-# and a per-byte part (copies), fitted to the largest faithful runs of bench.capacity / bench.
-# throughput on this machine kind (2 cores, userspace datapath): ~40k frames/s at MTU 1500 (480
-# Mbit/s of egress across 3 switches) and ~30k frames/s at MTU 9000 (1.9 Gbit/s faithful, 2.4
-# not). No figure for the kernel datapath (not available here).
-FRAME_COST_S = {"user": (23.4e-6, 1.07e-9)}   # (seconds per frame, seconds per byte)
+# and a per-byte part (copies), fitted to the largest faithful runs of bench.capacity on this
+# machine kind (2 cores, userspace datapath, OVS's send buffer at 32 MiB: fabric.analysis.ovsbuf),
+# 16-host permutation over 2-3 seeds: MTU 1500 faithful at 29.7k frames/s of egress, not at
+# 39.6k; MTU 9000 faithful at 36.6k (2.64 Gbit/s), not at 39.9k. The cost is per frame: a jumbo
+# frame costs about what a 1500-byte one does. (Before the send buffer was raised, jumbo frames
+# looked dearer, ~30k/s: OVS dropped them silently once ~16 waited in all queues together.)
+# No figure for the kernel datapath (not available here).
+FRAME_COST_S = {"user": (27.0e-6, 0.1e-9)}   # (seconds per frame, seconds per byte)
 
 
 def frame_budget_per_s(datapath: str, mtu: int) -> float | None:
