@@ -347,7 +347,7 @@ def per_packet_policy(policy: str) -> bool:
 
 def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
                busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
-               datapath: str = "") -> Fidelity:
+               datapath: str = "", peak_delivery_bps: float | None = None) -> Fidelity:
     """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);
     busy as for assess().
 
@@ -372,7 +372,8 @@ def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
     if peak_forwarding_bps is not None:
         from fabric.analysis.capacity import predict
         verdict.ideal_peak_forwarding_mbps = peak_forwarding_bps / 1e6
-        pred = predict(graph.graph.get("name", ""), graph, plan, datapath, peak_forwarding_bps)
+        pred = predict(graph.graph.get("name", ""), graph, plan, datapath, peak_forwarding_bps,
+                       peak_delivery_bps)
         if not pred.fits and pred.budget_frames_per_s is not None:
             verdict.warnings.append(
                 f"the plan asks the switches to forward {pred.peak_forwarding_mbps:.0f} Mbit/s "
