@@ -92,3 +92,12 @@ def test_no_resequencer_without_reassembly(tmp_path):
         with reassembly(g, {}, tmp_path) as proc:
             assert proc is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hold_timeout_scales_with_the_frame_time_at_line_rate():
+    from fabric.run.reseqd import params_for
+    from topologies.ddc import build_ddc
+    slow_jumbo = build_ddc(2, 2, 2, host_rate_mbps=10)
+    slow_jumbo.graph["mtu"] = 9000
+    assert params_for(slow_jumbo).hold_timeout_ms > 100          # 16 x 7.2 ms
+    assert params_for(build_ddc(2, 2, 2, host_rate_mbps=5)).hold_timeout_ms == 50.0
