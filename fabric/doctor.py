@@ -161,6 +161,13 @@ def _check_ethtool() -> Check:
     return _check_tool("ethtool", ["ethtool", "--version"], "ethtool", "turns checksum offload off for TCP")
 
 
+def _check_iptables() -> Check:
+    exe = "iptables-legacy" if datapath.which("iptables-legacy") else "iptables"
+    return _check_tool("iptables", [exe, "--version"], "iptables",
+                       "the DDC's egress reassembly queues packets to NFQUEUE with it; "
+                       "without it set reassembly = false", required=False)
+
+
 def _check_iperf3() -> Check:
     return _check_tool("iperf3", ["iperf3", "--version"], "iperf3", "optional: baseline throughput checks",
                        required=False)
@@ -217,7 +224,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     _check_root, _check_system_python, _check_mininet, _check_os_ken, _check_networkx,
     _check_ovs_installed, _check_ovs_running, _check_datapath, _check_ovs_buffers, _check_netem,
     _check_htb,
-    _check_nft_spray, _check_ethtool, _check_iperf3, _check_resources,
+    _check_nft_spray, _check_ethtool, _check_iptables, _check_iperf3, _check_resources,
 )
 
 
