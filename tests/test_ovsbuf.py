@@ -134,3 +134,14 @@ def test_setup_script_sets_the_recommended_send_buffer():
     # it never restarts OVS itself: it says how
     assert re.search(r'^\s*say sendbuffer ".*ovs_ctl restart', text, re.M)
     assert not re.search(r'^\s*"\$ovs_ctl" restart', text, re.M)
+
+
+def test_a_scheduled_ddcs_host_port_queues_count_as_transient_only():
+    """Credits grant no more than a host port's rate towards it: its deep queue counts at the
+    fabric queue depth; without credits (scheduler = "none") it counts in full."""
+    from fabric.analysis.ovsbuf import ovs_port_queues
+    from topologies.ddc import build_ddc
+    g = build_ddc(2, 2, 2, host_rate_mbps=20)
+    assert max(q for _, q in ovs_port_queues(g)) == 100
+    none = build_ddc(2, 2, 2, host_rate_mbps=20, scheduler="none")
+    assert max(q for _, q in ovs_port_queues(none)) == 1000

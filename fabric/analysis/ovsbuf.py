@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from topologies import model
+from topologies.ddc import scheduled
 from topologies.queues import frame_bytes, graph_mtu
 
 KERNEL_DEFAULT_WMEM = 212_992       # net.core.wmem_default of a stock Linux kernel
@@ -53,10 +54,17 @@ def ovs_port_queues(g: nx.Graph) -> list[tuple[str, int]]:
     qdiscs whose packets OVS sent (host NIC queues are the hosts' own sockets')."""
     out = []
     switches = set(model.switches(g))
+    # a scheduled DDC grants no more than a host port's rate towards it (controller.credits):
+    # its NCP's deep queue towards the host only ever holds transients, so it counts at the
+    # depth of the other queues; its excess waits in the VOQs, which are not OVS ports
+    credits = scheduled(g)
     for a, b in g.edges():
         for node, other in ((a, b), (b, a)):
             if node in switches:
-                out.append((node, model.egress_queue_packets(g, node, other)))
+                q = model.egress_queue_packets(g, node, other)
+                if credits and g.nodes[other]["role"] == model.HOST:
+                    q = min(q, g.edges[a, b]["queue_packets"])
+                out.append((node, q))
     return out
 
 
