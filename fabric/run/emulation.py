@@ -31,7 +31,7 @@ from topologies.shaping import QueueClasses, plan_shaping
 log = logging.getLogger("fabric.run.emulation")
 # Initial congestion window of every host route. Larger values (RoCE starts at line rate) were
 # measured to cause burst losses at 100-packet queues and lower busbw, so the default stays.
-NIC_GSO_MAX_SEGS = 1  # segments per skb a host NIC accepts (see _configure_hosts)
+NIC_GSO_MAX_SEGS = 1  # segments per skb a host NIC accepts (see _send_host_config)
 INIT_CWND = 10  # Linux default, stated explicitly so every kernel agrees
 
 
@@ -72,7 +72,11 @@ class EmulatedNetwork:
         self.net: Any = None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> None:
+    def build(self) -> None:
+        """Create the hosts, links and (not yet started) switches; the VOQs of a scheduled DDC.
+        Needs no controller: fabric.run.startup overlaps it with the controller's start."""
+        if self.net is not None:
+            return
         Mininet, OVSSwitch, RemoteController, Link = _mininet()
         # batch: every bridge and port is created by ovs-vsctl run as a program, not typed into
         # the switch's shell: a shell line is cut at the terminal's 4095 characters, which
@@ -92,10 +96,17 @@ class EmulatedNetwork:
             voq.create(self.graph, self.workdir)
         registry.register(pids=[n.pid for n in (*self.net.hosts, *self.net.switches,
                                                 *self.net.controllers)])
-        self.net.start()
+
+    def start(self) -> None:
+        """Build (if not yet), then start the switches and shape and configure everything. The
+        hosts' configuration goes to their shells before the switches start and is collected
+        after: both proceed at once (bench.build)."""
+        self.build()
         shaping = plan_shaping(self.graph, self.classes)  # tc lines per host, switches under ''
+        self._send_host_config(shaping)
+        self.net.start()
         self._set_switch_mtu()
-        self._configure_hosts(shaping)
+        self._collect_host_config()
         self._shape_switch_ports(shaping[""])
         log.info("network up: %d hosts, %d switches, datapath=%s", len(self.net.hosts),
                  len(self.net.switches), self.datapath)
@@ -154,7 +165,7 @@ class EmulatedNetwork:
                    for n in names)
 
     # ------------------------------------------------------------ configuration
-    def _configure_hosts(self, shaping: dict[str, list[str]]) -> None:
+    def _send_host_config(self, shaping: dict[str, list[str]]) -> None:
         cfg = self.workdir / "netcfg"
         cfg.mkdir(parents=True, exist_ok=True)
         host_names = model.hosts(self.graph)
@@ -187,8 +198,11 @@ class EmulatedNetwork:
                       f"echo {ssai} >/proc/sys/net/ipv4/tcp_slow_start_after_idle && "
                       f"ip -batch {ip_file} && tc -batch {tc_file} && echo CFG-OK")
             self.host(name).sendCmd(script)
+
+    def _collect_host_config(self) -> None:
+        """Every host's answer to _send_host_config (so no shell is left mid-command)."""
         failed = []
-        for name in host_names:  # collect every answer, so no shell is left mid-command
+        for name in model.hosts(self.graph):
             out = self.host(name).waitOutput()
             if "CFG-OK" not in out:
                 failed.append(f"{name} ({self.graph.nodes[name]['ip']}): {out.strip()}")

@@ -45,8 +45,10 @@ def make_fabric(graph: nx.Graph, policy: str, params: dict[str, Any], datapath: 
 
 
 def bring_up(ctl: ControllerProcess, net: EmulatedNetwork) -> None:
-    """Start the controller, wait until it listens, start the network (switches connect)."""
+    """Start the controller; build the network while it starts (hosts, links: no controller
+    needed); wait until it listens; start the network (switches connect)."""
     ctl.start()
     registry.register(pids=[ctl.pid])  # fabric clean finds it if this run is killed
+    net.build()
     ctl.wait_listening(timeout_s=LISTEN_TIMEOUT_S)
     net.start()
