@@ -106,7 +106,7 @@ def place(g: nx.Graph, servers: tuple[str, ...] | list[str]) -> Placement:
     # 2. the other switches, heaviest first, greedily next to their neighbours
     rest = sorted((s for s in sws if not members[s]), key=lambda s: (-load[s], g.nodes[s]["dpid"]))
     for s in rest:
-        def score(k: int) -> tuple[bool, float, float, int]:
+        def score(k: int, s: str = s) -> tuple[bool, float, float, int]:
             near = sum(float(d["rate_mbps"]) for _, o, d in g.edges(s, data=True)
                        if where.get(o) == k)
             fits = srv_load[k] + load[s] <= bound + EPS

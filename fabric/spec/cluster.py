@@ -27,7 +27,8 @@ from topologies.queues import graph_mtu
 
 from fabric.spec.load import bounded, positive
 
-HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"{LABEL}(?:\.{LABEL})*")
 USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 MAX_SERVERS = 16
 
