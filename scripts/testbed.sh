@@ -124,7 +124,6 @@ down() {
     for ns in $(ip netns list | awk '{print $1}' | grep -E "^$P-(lan|head|[0-9]+)$" || true); do
         ip netns del "$ns"
     done
-    rm -f /tmp/mn-*@10.250.0.* 2>/dev/null || true   # ssh control sockets of Cluster Edition's nodes
     echo "testbed: down"
 }
 
