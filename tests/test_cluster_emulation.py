@@ -128,8 +128,9 @@ def test_leafspine_split_over_two_servers_matches_one_server(testbed: Bed, tmp_p
         assert testbed.leftovers(server) == [], server
     one = summary_of(testbed.run(testbed.spec(tmp_path, "one", servers=0), out, in_head=False))
     assert one["status"] == "complete"
-    print(f"\ncluster JCT {jct(split):.3f} s ({'faithful' if split['fidelity']['faithful'] else 'unfaithful'}) vs one server "
-          f"{jct(one):.3f} s ({'faithful' if one['fidelity']['faithful'] else 'unfaithful'}): ratio {jct(split) / jct(one):.3f}; "
+    verdict = {True: "faithful", False: "unfaithful"}
+    print(f"\ncluster JCT {jct(split):.3f} s ({verdict[split['fidelity']['faithful']]}) vs one "
+          f"server {jct(one):.3f} s ({verdict[one['fidelity']['faithful']]}): ratio {jct(split) / jct(one):.3f}; "
           f"tunnel RTTs {[r['extra_rtt_ms'] for r in record['tunnel_rtt_ms']]} ms")
 
 
