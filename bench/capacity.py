@@ -26,7 +26,7 @@ from typing import Any
 from bench.common import SHAPES, print_facts, run_spec, table, verdict
 
 FAITHFUL_RATIO = 0.95
-RATES = {1500: [5, 10, 20, 30, 40], 9000: [20, 30, 40, 50, 60, 80]}
+RATES: dict[int, list[float]] = {1500: [5, 7.5, 10, 15, 20], 9000: [30, 40, 50, 55, 60, 70, 80]}
 KINDS = ("leafspine", "spray", "ddc", "single")
 
 

@@ -103,6 +103,13 @@ def spray_ruleset(switch: str, in_intfs: dict[int, str], rules: Sequence[SprayRu
     return "\n".join(lines) + "\n"
 
 
+# The sequence stamp: numgen yields a 32-bit host-order value that nft converts to network order
+# (hton, 4 bytes) and of which it writes the first 2 bytes into the 16-bit ID, i.e. the counter's
+# high half: without the shift every ID is 0 (seen on nft 1.0.6 / kernel 6.18, `nft --debug=netlink`).
+# Shifted by 16 the ID is the counter itself; nft updates the IPv4 checksum.
+STAMP = "ip id set numgen inc mod 65536 << 16"
+
+
 def voq_ruleset(switch: str, in_intfs: dict[int, str], voq_in: str, voq_out: str,
                 local: dict[str, str], remote_ips: Sequence[str], rules: Sequence[SprayRule],
                 mode: str = "inc", stamp: bool = True) -> str:
@@ -130,7 +137,7 @@ def voq_ruleset(switch: str, in_intfs: dict[int, str], voq_in: str, voq_out: str
               f"\t\ttype filter hook ingress device {_intf(voq_out)} priority 0; policy accept;"]
     lines += [f"\t\tip daddr {ip} fwd to {_intf(intf)}" for ip, intf in local_ips.items()]
     if stamp:
-        lines += [f"\t\tip daddr {ip} ip id set numgen inc mod 65536" for ip in ips]
+        lines += [f"\t\tip daddr {ip} {STAMP}" for ip in ips]
     for rule in rules:
         if rule.dst_ips:
             dst = ", ".join(str(ipaddress.IPv4Address(ip)) for ip in rule.dst_ips)

@@ -167,15 +167,23 @@ def _seed(text: str) -> int:
     return n
 
 
-def _capacity_lines(spec: Any, planned: list[Any]) -> list[str]:
-    """`fabric check`'s prediction per fabric: does the plan fit this machine's capacity?"""
+def _capacity_lines(spec: Any, planned: list[Any], send_buffer: bool = True) -> list[str]:
+    """`fabric check`'s prediction per fabric: does the plan fit this machine's capacity? With
+    `send_buffer`, also OVS's send buffer against each fabric's queues (a run's engine logs that
+    line itself, so run and compare leave it out)."""
     from fabric.analysis.capacity import predict
     from fabric.run.datapath import choose_datapath
     try:
         datapath = choose_datapath(spec.run.datapath)
     except Exception:
         datapath = "user"
-    return [predict(fab.name, graph, plan, datapath).message() for fab, graph, plan in planned]
+    lines = [predict(fab.name, graph, plan, datapath).message() for fab, graph, plan in planned]
+    if send_buffer and datapath == "user":   # OVS's send buffer vs the queues (analysis.ovsbuf)
+        from fabric.analysis.ovsbuf import fit
+        from fabric.run.ovsbuf import send_buffer_bytes
+        buf = send_buffer_bytes() if os.geteuid() == 0 else None
+        lines += [fit(fab.name, graph, buf).message() for fab, graph, _ in planned]
+    return lines
 def _bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:
     """An argparse type: a whole number in [low, high] (`what` names it in the error)."""
     def parse(text: str) -> int:
@@ -265,7 +273,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         check_comparable(spec)  # bad input -> SpecError before anything is built
         check_out_dir(args.out)
         _need_root("fabric compare")
-        for line in _capacity_lines(spec, planned):
+        for line in _capacity_lines(spec, planned, send_buffer=False):
             if "WARNING" in line:
                 print(line, file=sys.stderr)
         args.emulating = True
@@ -276,7 +284,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.fabric is not None:
         spec.fabric(args.fabric)  # bad name -> SpecError before anything is built
     chosen = spec.fabric(args.fabric).name
-    for line in _capacity_lines(spec, [p for p in planned if p[0].name == chosen]):
+    for line in _capacity_lines(spec, [p for p in planned if p[0].name == chosen],
+                                send_buffer=False):
         if "WARNING" in line:
             print(line, file=sys.stderr)
     check_out_dir(args.out)

@@ -161,6 +161,13 @@ def _check_ethtool() -> Check:
     return _check_tool("ethtool", ["ethtool", "--version"], "ethtool", "turns checksum offload off for TCP")
 
 
+def _check_iptables() -> Check:
+    exe = "iptables-legacy" if datapath.which("iptables-legacy") else "iptables"
+    return _check_tool("iptables", [exe, "--version"], "iptables",
+                       "the DDC's egress reassembly queues packets to NFQUEUE with it; "
+                       "without it set reassembly = false", required=False)
+
+
 def _check_iperf3() -> Check:
     return _check_tool("iperf3", ["iperf3", "--version"], "iperf3", "optional: baseline throughput checks",
                        required=False)
@@ -186,10 +193,38 @@ def _check_resources() -> Check:
                  f"give the machine >= {MIN_CPUS} CPUs and >= {MIN_MEM_GIB:g} GiB (the Vagrant VM has 2 / 4 GiB)")
 
 
+def _check_ovs_buffers() -> Check:
+    """ovs-vswitchd's shared send socket buffer (fabric.analysis.ovsbuf) and its receive buffers."""
+    from fabric.analysis.ovsbuf import RECOMMENDED_WMEM, skb_truesize_bytes
+    from fabric.run import ovsbuf
+    b = ovsbuf.buffers()
+    send, wmem = b["send"], b["wmem_default"]
+    have = send if send is not None else wmem
+    fix = (f"{SETUP} (sets net.core.wmem_default={RECOMMENDED_WMEM} in /etc/sysctl.d), then "
+           "restart OVS (/usr/share/openvswitch/scripts/ovs-ctl restart; cuts running emulations)")
+    if have is None:
+        return Check("ovs send buffer", False, "unreadable (needs root and a running OVS)", fix,
+                     required=False)
+    frames = ", ".join(f"{have // skb_truesize_bytes(m + 14):,} frames at MTU {m}"
+                       for m in (1500, 9000))
+    where = (f"send socket {have:,} B" if send is not None
+             else f"send socket not created yet; will get net.core.wmem_default {have:,} B")
+    recv = (f"; receive sockets {b['recv']:,} B each (overflow counted as ovs_rx_dropped)"
+            if b["recv"] is not None else "")
+    ok = have >= RECOMMENDED_WMEM
+    detail = (f"{where} = {frames} queued in all OVS-port egress queues together{recv}"
+              + ("" if ok else f"; smaller than {RECOMMENDED_WMEM:,} B: OVS drops packets "
+                 "itself beyond it (`fabric check` compares it with each fabric's queues)"))
+    if send is not None and wmem is not None and wmem != send:
+        detail += (f"; net.core.wmem_default is now {wmem:,} B: OVS gets it when restarted")
+    return Check("ovs send buffer", ok, detail, fix, required=False)
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     _check_root, _check_system_python, _check_mininet, _check_os_ken, _check_networkx,
-    _check_ovs_installed, _check_ovs_running, _check_datapath, _check_netem, _check_htb,
-    _check_nft_spray, _check_ethtool, _check_iperf3, _check_resources,
+    _check_ovs_installed, _check_ovs_running, _check_datapath, _check_ovs_buffers, _check_netem,
+    _check_htb,
+    _check_nft_spray, _check_ethtool, _check_iptables, _check_iperf3, _check_resources,
 )
 
 

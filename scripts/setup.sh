@@ -8,7 +8,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$repo/.venv"
 stamp="$venv/.aifabric-setup-stamp"
-packages=(mininet openvswitch-switch iperf3 ethtool nftables iputils-ping python3-venv python3-pip iproute2 procps)
+packages=(mininet openvswitch-switch iperf3 ethtool nftables iptables iputils-ping python3-venv python3-pip iproute2 procps)
 ovs_ctl=/usr/share/openvswitch/scripts/ovs-ctl
 
 say() { printf 'setup: %-14s %s\n' "$1:" "$2"; }
@@ -84,7 +84,31 @@ else
     say python "installed aifabric-emulator $version (editable, [test]) into $venv"
 fi
 
-# --- 5. Open vSwitch -------------------------------------------------------------------------
+# --- 5. Open vSwitch's send buffer -----------------------------------------------------------
+# The userspace datapath sends every packet through ONE AF_PACKET socket, and every packet waiting
+# in any OVS port's egress queue is charged to its send buffer, fixed at net.core.wmem_default when
+# the socket is made. The kernel default (212,992 B, ~90 full 1500-byte frames for ALL ports
+# together) makes OVS drop packets silently as soon as queues fill. 32 MiB holds every OVS-port
+# queue of a 64-host leaf/spine at the default 100 packets full at once at MTU 1500 (128 x 100 x
+# 2,304 B), or ~2,600 jumbo frames; memory is charged only while packets wait
+# (fabric/analysis/ovsbuf.py; `fabric check` compares it with each fabric's queues).
+wmem=33554432
+sysctl_file=/etc/sysctl.d/60-aifabric-emulator.conf
+line="net.core.wmem_default = $wmem"
+if [ "$(cat "$sysctl_file" 2>/dev/null)" = "$line" ]; then
+    say sendbuffer "already persistent ($sysctl_file: $line)"
+else
+    echo "$line" >"$sysctl_file"
+    say sendbuffer "wrote $sysctl_file ($line)"
+fi
+if [ "$(sysctl -n net.core.wmem_default)" = "$wmem" ]; then
+    say sendbuffer "already set (net.core.wmem_default = $wmem)"
+else
+    sysctl -q -w net.core.wmem_default="$wmem"
+    say sendbuffer "set net.core.wmem_default = $wmem (was the kernel default)"
+fi
+
+# --- 6. Open vSwitch -------------------------------------------------------------------------
 ovs_up() {
     # ovs-vsctl only talks to ovsdb-server; ask ovs-vswitchd too.
     timeout 10 ovs-vsctl --timeout=5 show >/dev/null 2>&1 &&
@@ -116,7 +140,20 @@ else
     say openvswitch "started with $how ($(ovs-vsctl --version | head -n1))"
 fi
 
-# --- 6. datapath -----------------------------------------------------------------------------
+# OVS keeps the send buffer its socket got when made: say so when it is smaller, never restart it
+# here (a restart cuts every emulation running on the machine).
+ovs_tb=$(ss -0 -m -n -p 2>/dev/null | grep '\[0\]:\*.*"ovs-vswitchd"' | sed -n 's/.*[(,]tb\([0-9]*\).*/\1/p' | head -n1)
+if [ -z "$ovs_tb" ]; then
+    say sendbuffer "ovs-vswitchd has not sent yet: its send socket will get $wmem B"
+elif [ "$ovs_tb" -ge "$wmem" ]; then
+    say sendbuffer "ovs-vswitchd sends with a $ovs_tb B buffer"
+else
+    say sendbuffer "WARNING: ovs-vswitchd still sends with a $ovs_tb B buffer (set before $sysctl_file):"
+    say sendbuffer "  it drops packets silently once queues fill; when no emulation is running, restart OVS:"
+    say sendbuffer "  $ovs_ctl restart --system-id=random   (or systemctl restart openvswitch-switch)"
+fi
+
+# --- 7. datapath -----------------------------------------------------------------------------
 # fabric.run.datapath decides for the emulator; ask it so this line can never disagree with a run.
 dp=$("$venv/bin/python" -c '
 from fabric.run.datapath import choose_datapath, kernel_ovs_available

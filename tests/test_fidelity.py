@@ -162,6 +162,21 @@ def test_kernel_drops_above_the_fraction_are_unfaithful():
     assert not many.faithful and "softirq" in many.reasons[0]
 
 
+def test_packets_ovs_never_read_above_the_fraction_are_unfaithful():
+    """ovs_rx_dropped (a port's receive socket overflowed: the datapath fell behind) is the
+    machine's loss, judged like the kernel's: a warning when rare, unfaithful above 0.1%."""
+    from dataclasses import replace
+
+    def unread(total):
+        rows = link_rows("l1", "h1", 1.0)
+        return [replace(r, ovs_rx_dropped=total * i // (len(rows) - 1)) for i, r in enumerate(rows)]
+    few = assess(cpu_run(0.4, 0.5), unread(2), BUSY)
+    assert few.faithful and any("unread by ovs-vswitchd" in w for w in few.warnings)
+    many = assess(cpu_run(0.4, 0.5), unread(500), BUSY)
+    assert not many.faithful and "unread by ovs-vswitchd" in many.reasons[0]
+    assert assess(cpu_run(0.4, 0.5), unread(0), BUSY).warnings == []
+
+
 def test_no_cpu_samples_is_not_measured():
     f = assess([], [], {})
     assert not f.faithful and "not measured" in f.reasons[0]

@@ -84,8 +84,8 @@ table netdev fabric_ncp1 {
 \t\ttype filter hook ingress device "ncp1-vs" priority 0; policy accept;
 \t\tip daddr 10.0.0.1 fwd to "ncp1-eth1"
 \t\tip daddr 10.0.0.2 fwd to "ncp1-eth2"
-\t\tip daddr 10.0.0.3 ip id set numgen inc mod 65536
-\t\tip daddr 10.0.0.4 ip id set numgen inc mod 65536
+\t\tip daddr 10.0.0.3 ip id set numgen inc mod 65536 << 16
+\t\tip daddr 10.0.0.4 ip id set numgen inc mod 65536 << 16
 \t\tip daddr { 10.0.0.3, 10.0.0.4 } fwd to numgen inc mod 2 map { 0 : "ncp1-eth3", 1 : "ncp1-eth4" }
 \t\tdrop
 \t}

@@ -296,7 +296,19 @@ def setup_table(g: nx.Graph) -> dict[str, Any]:
         if edge_role else None,
         "mtu": graph_mtu(g),
         **{f"queue_{tier}": q for tier, q in tier_queues(g).items()},
+        **_ddc_setup(g),
     }
+
+
+def _ddc_setup(g: nx.Graph) -> dict[str, Any]:
+    """A DDC's scheduling: VOQs under credits (and reassembly) or none (topologies.ddc)."""
+    params = g.graph.get("params", {})
+    if g.graph.get("kind") != "ddc" or "scheduler" not in params:
+        return {}
+    if params["scheduler"] != "credits":
+        return {"scheduler": "none"}
+    return {"scheduler": f"credits/{params['credit_interval_ms']:g}ms",
+            "reassembly": "on" if params.get("reassembly") else "off"}
 
 
 def iter_links(g: nx.Graph) -> Iterable[tuple[str, str, dict[str, Any]]]:

@@ -93,6 +93,7 @@ def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: R
     """The ideal model beside the measurements (ideal.csv) and the fidelity verdict."""
     busy: dict[tuple[str, str], float] = {}
     peak: float | None = None
+    delivery: float | None = None
     try:
         res = ideal.ideal_plan(graph, plan, ideal.SUMMARY_VIEW)
         ideal.write_csv(res, records, run_dir / "ideal.csv", summary.t0 or 0.0)
@@ -102,12 +103,12 @@ def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: R
         busy = {} if summary.failures else {
             link: res.active_utilisation(link)
             for link in res.busy_links(fidelity.IDEAL_BUSY_MIN_S)}
-        peak = res.peak_forwarding_bps
+        peak, delivery = res.peak_forwarding_bps, res.peak_delivery_bps
     except Exception:
         log.exception("ideal model failed")
     try:
         summary.fidelity = fidelity.assess_run(run_dir, graph, plan, summary.policy, busy, peak,
-                                               summary.datapath)
+                                               summary.datapath, delivery)
     except Exception:
         log.exception("fidelity assessment failed")
 

@@ -52,6 +52,10 @@ least WINDOW_S, because one 0.25 s sample is dominated by timer jitter):
   backlog overflowed, softirq could not keep up) above DROP_FRACTION (0.1%) of the packets sent;
   fewer -> a warning. Drops in the emulated switch queues are not counted: they are the fabric's
   behaviour, not the machine's.
+* **Unfaithful: packets ovs-vswitchd never read** (`ovs_rx_dropped`: the receive socket of a port
+  overflowed because the datapath fell behind) above the same DROP_FRACTION; fewer -> a warning.
+  The receive buffers stay at the kernel's default (net.core.rmem_default): a larger one would
+  hide the overload as an unmodelled queue inside OVS instead of showing it.
 * ovs-vswitchd at a full core with links at their rate is reported as a note: the datapath had
   no spare capacity, so a heavier workload would not have been faithful.
 """
@@ -238,6 +242,12 @@ def kernel_drops(samples: Iterable[LinkSample],
     return dropped, sent
 
 
+def ovs_rx_drops(samples: Iterable[LinkSample]) -> int:
+    """Packets ovs-vswitchd never read over the run (`ovs_rx_dropped` deltas, all ends)."""
+    ends = first_last(samples)
+    return sum(max(0, b.ovs_rx_dropped - a.ovs_rx_dropped) for a, b in ends.values())
+
+
 @dataclass
 class Fidelity:
     """The verdict on one run (summary field `fidelity`)."""
@@ -311,6 +321,13 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
                        f"({dropped / max(sent, 1):.2%} of ~{sent:.0f} sent): softirq fell behind")
     elif dropped:
         warnings.append(f"{dropped} packets dropped between interfaces by the kernel")
+    unread = ovs_rx_drops(links)   # ovs-vswitchd fell behind reading its ports: the machine's
+    if unread and unread > DROP_FRACTION * max(sent, 1):
+        reasons.append(f"{unread} packets dropped unread by ovs-vswitchd ({unread / max(sent, 1):.2%}"
+                       f" of ~{sent:.0f} sent): its receive sockets overflowed, it fell behind")
+    elif unread:
+        warnings.append(f"{unread} packets dropped unread by ovs-vswitchd (its receive sockets "
+                        "overflowed; counted in `packets lost:` as OVS)")
     return Fidelity(not reasons, reasons, warnings, stats, checks, dropped)
 
 
@@ -330,7 +347,7 @@ def per_packet_policy(policy: str) -> bool:
 
 def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
                busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
-               datapath: str = "") -> Fidelity:
+               datapath: str = "", peak_delivery_bps: float | None = None) -> Fidelity:
     """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);
     busy as for assess().
 
@@ -355,7 +372,8 @@ def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
     if peak_forwarding_bps is not None:
         from fabric.analysis.capacity import predict
         verdict.ideal_peak_forwarding_mbps = peak_forwarding_bps / 1e6
-        pred = predict(graph.graph.get("name", ""), graph, plan, datapath, peak_forwarding_bps)
+        pred = predict(graph.graph.get("name", ""), graph, plan, datapath, peak_forwarding_bps,
+                       peak_delivery_bps)
         if not pred.fits and pred.budget_frames_per_s is not None:
             verdict.warnings.append(
                 f"the plan asks the switches to forward {pred.peak_forwarding_mbps:.0f} Mbit/s "

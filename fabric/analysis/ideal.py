@@ -249,6 +249,9 @@ class IdealResult:
     # peak over time of the wire bits/s leaving switch ports: the forwarding work the plan asks
     # of the switch datapath (fabric.analysis.fidelity compares it with what this machine kept up with)
     peak_forwarding_bps: float = 0.0
+    # the part of it delivered to hosts (switch -> host ports), at its own peak: each of those
+    # frames also costs the datapath the receiving host's TCP work (fabric.analysis.capacity)
+    peak_delivery_bps: float = 0.0
     # per link: (seconds it carried anything, bits it carried) -> its utilisation while active
     active: dict[Link, tuple[float, float]] = field(default_factory=dict)
     capacity_bps: dict[Link, float] = field(default_factory=dict)
@@ -371,6 +374,7 @@ class _FluidSim:
         self.load: dict[Link, float] = {}
         self.switch_nodes = set(model.switches(graph))
         self.peak_fwd = 0.0
+        self.peak_dlv = 0.0
         self.active_bits: dict[Link, tuple[float, float]] = {}
         self.saturated: dict[Link, list[tuple[float, float]]] = {}
         self.now = 0.0
@@ -409,6 +413,9 @@ class _FluidSim:
         if dt > 0 and self.active:
             self.peak_fwd = max(self.peak_fwd, sum(x for link, x in self.load.items()
                                                    if link[0] in self.switch_nodes))
+            self.peak_dlv = max(self.peak_dlv, sum(
+                x for link, x in self.load.items()
+                if link[0] in self.switch_nodes and link[1] not in self.switch_nodes))
             for link, x in self.load.items():
                 if x > 0:
                     secs, bits = self.active_bits.get(link, (0.0, 0.0))
@@ -467,7 +474,7 @@ class _FluidSim:
                                     self.end[t.id] - self.ready[t.id], alone)
         return IdealResult(self.routing.view, self.routing.wire, flows,
                            collective_jcts(self.plan, flows), _merge(self.saturated),
-                           self.peak_fwd, self.active_bits, self.capacity)
+                           self.peak_fwd, self.peak_dlv, self.active_bits, self.capacity)
 
 
 def _alone_fct(t: Transfer, demand: Mapping[Link, float], lat: tuple[float, float], work: float,

@@ -8,7 +8,10 @@ Three places can lose a packet in the emulation, and each keeps its own counter:
 * Open vSwitch's userspace datapath, which reads every port through an AF_PACKET socket: when
   ovs-vswitchd falls behind, the socket's receive buffer overflows and the kernel drops the
   packet (`ss -0 -m`: the socket's `d` counter);
-* the veth itself (`tx_dropped` in /sys/class/net: the peer was down or its backlog full).
+* the veth itself (`tx_dropped` in /sys/class/net: the peer was down or its backlog full);
+* ovs-vswitchd's shared send socket, whose buffer was full (fabric.analysis.ovsbuf): OVS drops
+  the packet itself and only its log says so; counted per tier from the log's lines naming a
+  port (`ovs_send_failures`, each lost >= 1 packet; a lower bound, the log is rate-limited).
 
 The run's links.csv carries the first two per switch end (columns `qdisc_dropped` and
 `ovs_rx_dropped`; the latter counts packets *arriving* on that interface, i.e. the reverse
@@ -26,6 +29,9 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping
 
 from fabric.analysis.links import LinkSample, first_last
+from fabric.analysis.ovsbuf import SendFailures
+
+UNATTRIBUTED = "unattributed"   # OVS send failures on ports that are no link end of the fabric
 
 QDISC_COMMAND = ("tc", "-s", "-j", "qdisc", "show")
 OVS_SOCKETS_COMMAND = ("ss", "-0", "-m", "-n", "-p")
@@ -66,10 +72,12 @@ class TierLoss:
     host_nic_drops: int = 0   # host NIC queues (host namespaces; host tier only)
     ovs_drops: int = 0        # OVS packet sockets that overflowed on receive
     veth_drops: int = 0       # tx_dropped of switch ends
+    ovs_send_failures: int = 0  # OVS's failed sends (its log; send buffer full)
 
     @property
     def total(self) -> int:
-        return self.queue_drops + self.host_nic_drops + self.ovs_drops + self.veth_drops
+        return (self.queue_drops + self.host_nic_drops + self.ovs_drops + self.veth_drops
+                + self.ovs_send_failures)
 
 
 def _counter_deltas(samples: Iterable[LinkSample], field: str) -> dict[str, int]:
@@ -81,16 +89,30 @@ def _counter_deltas(samples: Iterable[LinkSample], field: str) -> dict[str, int]
     return out
 
 
-def by_tier(samples: Iterable[LinkSample], host_nic_drops: int = 0) -> list[TierLoss]:
+def by_tier(samples: Iterable[LinkSample], host_nic_drops: int = 0,
+            send_failures: SendFailures | None = None) -> list[TierLoss]:
     """Loss per tier from links.csv samples (fabric.analysis.links.LinkSample) plus the host
-    NICs' queue drops (a delta, summed over hosts)."""
+    NICs' queue drops (a delta, summed over hosts) and OVS's send failures of the run."""
     rows = list(samples)
     queue = _counter_deltas(rows, "qdisc_dropped")
     ovs = _counter_deltas(rows, "ovs_rx_dropped")
     veth = _counter_deltas(rows, "tx_dropped")
-    tiers = sorted(set(queue) | set(ovs) | set(veth) | ({"host"} if host_nic_drops else set()))
+    sends = send_failures_by_tier(rows, send_failures) if send_failures else {}
+    tiers = sorted(set(queue) | set(ovs) | set(veth) | set(sends)
+                   | ({"host"} if host_nic_drops else set()))
     return [TierLoss(t, queue.get(t, 0), host_nic_drops if t == "host" else 0, ovs.get(t, 0),
-                     veth.get(t, 0)) for t in tiers]
+                     veth.get(t, 0), sends.get(t, 0)) for t in tiers]
+
+
+def send_failures_by_tier(samples: Iterable[LinkSample], failures: SendFailures) -> dict[str, int]:
+    """{tier: OVS send failures} from the ports the log names (links.csv says each port's
+    tier); failures on ports of no link of this fabric: `unattributed`."""
+    tier_of = {s.intf: s.tier for s in samples if s.intf}
+    out: dict[str, int] = {}
+    for intf, n in failures.by_interface.items():
+        t = tier_of.get(intf, UNATTRIBUTED)
+        out[t] = out.get(t, 0) + n
+    return {t: n for t, n in out.items() if n}
 
 
 def as_dict(losses: Iterable[TierLoss]) -> dict[str, dict[str, int]]:

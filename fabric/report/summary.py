@@ -56,9 +56,9 @@ def format_summary(s: RunSummary) -> str:
                          f"spurious (DSACK: the receiver had the data)")
     if s.loss:
         parts = [f"{tier} {d['total']} (queues {d['queue_drops']}, host NICs {d['host_nic_drops']}, "
-                 f"OVS {d['ovs_drops']}, veth {d['veth_drops']})" if tier == "host" else
+                 f"OVS {d['ovs_drops']}, veth {d['veth_drops']}{_send(d)})" if tier == "host" else
                  f"{tier} {d['total']} (queues {d['queue_drops']}, OVS {d['ovs_drops']}, "
-                 f"veth {d['veth_drops']})" for tier, d in sorted(s.loss.items())]
+                 f"veth {d['veth_drops']}{_send(d)})" for tier, d in sorted(s.loss.items())]
         lines.append("packets lost: " + "; ".join(parts))
     lines += format_ddc(s.ddc)
     if s.transport is not None:
@@ -171,3 +171,9 @@ def format_ddc(ddc: dict[str, Any] | None) -> list[str]:
         lines.append("ddc reassembly: " + ", ".join(f"{k} {v}" for k, v in r.items()
                                                     if not isinstance(v, dict)))
     return lines
+
+
+def _send(d: dict[str, int]) -> str:
+    """", OVS send N" when ovs-vswitchd's send buffer overflowed (fabric.analysis.ovsbuf)."""
+    n = d.get("ovs_send_failures", 0)
+    return f", OVS send >= {n}" if n else ""   # its log is rate-limited

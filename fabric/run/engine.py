@@ -31,13 +31,14 @@ from traffic.plan import TrafficPlan
 from traffic.records import collect, read_csv, write_csv
 
 from fabric.analysis import loss
+from fabric.analysis.ovsbuf import fit as ovsbuf_fit
 from fabric.analysis import tcp as tcpstats
 from fabric.analysis.analyse import analyse
 from fabric.analysis.links import read_links_csv
 from fabric.analysis.summary import RunSummary, write_json
 from fabric.plan.failures import failure_actions
 from fabric.plan.traffic import build_plan
-from fabric.run import cleanup, registry, voq
+from fabric.run import cleanup, ovsbuf, registry, reseqd, voq
 from fabric.run.agents import AgentGroup
 from fabric.run.datapath import choose_datapath
 from fabric.analysis.paths import write_paths
@@ -153,6 +154,9 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
     run` (below) and `fabric up` (fabric.run.session). `cluster`: split over its servers
     (fabric.run.cluster; cluster.json records the servers' checks, placement, tunnel RTTs)."""
     _refuse_leftovers(graph)
+    if datapath == "user":   # OVS drops silently what its send buffer cannot hold
+        note = ovsbuf_fit(fab.name, graph, ovsbuf.send_buffer_bytes()).message()
+        (log.warning if "WARNING" in note else log.info)("%s", note)
     registry.register(run_dir=str(run_dir), nft_tables=[
         ("netdev", nftables.table_name(s)) for s in model.switches(graph)])
     t = time.monotonic()
@@ -167,7 +171,9 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
         t = time.monotonic()
         ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
-        with voq.scheduling(graph, run_dir):   # a scheduled DDC's credit loop
+        pids = {h: net.host(h).pid for h in model.hosts(graph)}
+        # a scheduled DDC's credit loop, and its egress resequencer (reassembly)
+        with voq.scheduling(graph, run_dir), reseqd.reassembly(graph, pids, run_dir):
             yield ctl, net
     finally:
         t = time.monotonic()
@@ -212,6 +218,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             before = net.tcp_counters(names)
             nic_before = net.nic_queue_drops(names)
             cpu_groups = _cpu_groups(ctl, agents)
+            send_watch = ovsbuf.SendFailureWatch().start()   # OVS's own drops (its log)
             with LinkSampler(graph, run_dir / "links.csv"), \
                     CpuSampler(run_dir / "cpu.csv", cpu_groups), \
                     PacketCapture(capture_interfaces(spec.run.capture, graph),
@@ -232,7 +239,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             after = net.tcp_counters(names)
             summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
             summary.loss = loss.as_dict(loss.by_tier(read_links_csv(run_dir / "links.csv"),
-                                                     net.nic_queue_drops(names) - nic_before))
+                                                     net.nic_queue_drops(names) - nic_before,
+                                                     send_watch.stop()))
         finally:
             t = time.monotonic()
 
