@@ -222,10 +222,10 @@ def _cluster_classes(ssh_config: str) -> tuple[Any, Any, Any]:
     base = ["ssh", "-q", *(["-F", ssh_config] if ssh_config else []), "-o", "BatchMode=yes",
             "-tt"]
 
-    class Host(ce.RemoteHost):  # type: ignore[misc]
+    class Host(ce.RemoteHost):
         sshbase = base
 
-    class Switch(ce.RemoteOVSSwitch):  # type: ignore[misc]
+    class Switch(ce.RemoteOVSSwitch):
         sshbase = base
         argmax = 60000   # one ovs-vsctl program per ~60 kB of arguments
 
@@ -254,7 +254,7 @@ def _cluster_classes(ssh_config: str) -> tuple[Any, Any, Any]:
                 ce.OVSSwitch.batchStartup(group, run=run)
             return switches
 
-    class VXLANLink(ce.RemoteLink):  # type: ignore[misc]
+    class VXLANLink(ce.RemoteLink):
         """A link between servers as a pair of kernel VXLAN devices (one VNI per link)."""
         vni = 0
 
