@@ -275,7 +275,7 @@ def _cluster_classes(ssh_config: str) -> tuple[Any, Any, Any]:
             return True   # a tunnel (RemoteLink.stop deletes both ends)
 
         def stop(self) -> None:
-            if self.tunnel:
+            if getattr(self, "tunnel", None):
                 for intf in (self.intf1, self.intf2):
                     intf.node.rcmd(f"ip link del {intf.name}")
                 self.tunnel = None
