@@ -256,6 +256,15 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{len(spec.workloads)} workload(s))")
         for line in _capacity_lines(spec, planned):
             print(line)
+        if spec.cluster is not None:
+            from topologies.placement import place, tunnel_mtu
+            c = spec.cluster
+            print(f"cluster: {len(c.servers)} server(s), {c.tunnel} tunnels "
+                  f"(fabric MTU at most {tunnel_mtu(c.tunnel, c.underlay_mtu)})")
+            for fab, graph, _plan in planned:
+                print(f"{fab.name}: placement")
+                for line in place(graph, c.servers).lines():
+                    print(line)
         return 0
     if args.command == "compare":
         from fabric.report.compare_text import format_comparison

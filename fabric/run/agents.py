@@ -30,12 +30,14 @@ class AgentGroup:
     """The agents of one run; stop() is idempotent and leaves no process behind."""
 
     def __init__(self, hosts: dict[str, Any], plan_file: Path, hosts_file: Path, out_dir: Path,
-                 deadline_s: float, tcp_cc: str | None = None):
+                 deadline_s: float, tcp_cc: str | None = None, prefix: tuple[str, ...] = ()):
+        """`prefix`: words before the agent's command (cluster mode: `env PYTHONPATH=...`)."""
         self.hosts = hosts  # name -> Mininet host
         self.plan_file, self.hosts_file = plan_file, hosts_file
         self.out_dir = out_dir
         self.deadline_s = deadline_s
         self.tcp_cc = tcp_cc
+        self.prefix = prefix
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.status: dict[str, str] = {}
@@ -43,7 +45,7 @@ class AgentGroup:
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name, host in self.hosts.items():
-            argv = [sys.executable, "-m", "traffic.agent", "--plan", str(self.plan_file),
+            argv = [*self.prefix, sys.executable, "-m", "traffic.agent", "--plan", str(self.plan_file),
                     "--hosts", str(self.hosts_file), "--me", name, "--port", str(AGENT_PORT),
                     "--out", str(self.out_dir), "--deadline-s", str(self.deadline_s)]
             if self.tcp_cc:

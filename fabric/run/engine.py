@@ -17,6 +17,7 @@ import shutil
 import signal
 import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -47,8 +48,11 @@ from fabric.run.live import LiveServer, start_live
 from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
+from fabric.run.cluster import cluster_network, record_tunnels, remote_agent_prefix
+from fabric.run.emulation import EmulatedNetwork
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
+from fabric.spec.cluster import ClusterSpec
 from fabric.spec.experiment import ExperimentSpec, FabricSpec, capture_interfaces
 
 log = logging.getLogger("fabric.run.engine")
@@ -105,7 +109,9 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
                          setup={**model.setup_table(graph),
                                 # one switch: one path, the policy has nothing to choose
                                 "policy": fab.policy if model.fabric_links(graph) else "none (one path)",
-                                "tcp": spec.run.tcp_congestion_control})
+                                "tcp": spec.run.tcp_congestion_control,
+                                **({"servers": len(spec.cluster.servers),
+                                    "tunnel": spec.cluster.tunnel} if spec.cluster else {})})
     summary.flows_planned = len(plan.transfers)
     if spec.source_toml:  # the experiment as run (--set overrides applied)
         (run_dir / "spec.toml").write_text(spec.source_toml)
@@ -138,13 +144,15 @@ def run_experiment(spec: ExperimentSpec, spec_path: Path | None, out_base: Path,
 
 @contextmanager
 def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: str,
-                   phases: dict[str, float], slow_start_after_idle: bool = False
+                   phases: dict[str, float], slow_start_after_idle: bool = False,
+                   cluster: ClusterSpec | None = None
                    ) -> Iterator[tuple[ControllerProcess, Any]]:
     """The fabric built and fully installed: the controller (the fabric's policy) listening,
     the Mininet network up and shaped, every switch READY. Yields (controller, network); on
     leaving, however it happens, the network, the controller and its nft tables are removed.
     `phases` receives build_s, controller_ready_s and (added to) teardown_s. Used by `fabric
-    run` (below) and `fabric up` (fabric.run.session)."""
+    run` (below) and `fabric up` (fabric.run.session). `cluster`: split over its servers
+    (fabric.run.cluster; cluster.json records the servers' checks, placement, tunnel RTTs)."""
     _refuse_leftovers(graph)
     if datapath == "user":   # OVS drops silently what its send buffer cannot hold
         note = ovsbuf_fit(fab.name, graph, ovsbuf.send_buffer_bytes()).message()
@@ -152,11 +160,14 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
     registry.register(run_dir=str(run_dir), nft_tables=[
         ("netdev", nftables.table_name(s)) for s in model.switches(graph)])
     t = time.monotonic()
+    network: Any = partial(cluster_network, cluster, run_dir) if cluster else EmulatedNetwork
     ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir,
-                           slow_start_after_idle=slow_start_after_idle)
+                           slow_start_after_idle=slow_start_after_idle, network=network)
     try:
         bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t
+        if cluster:
+            record_tunnels(net, run_dir)
         t = time.monotonic()
         ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
@@ -176,7 +187,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
              datapath: str, summary: RunSummary, live_port: int | None = None) -> None:
     phases = summary.phases_s
     with running_fabric(fab, graph, run_dir, datapath, phases,
-                        spec.run.tcp_slow_start_after_idle) as (ctl, net):
+                        spec.run.tcp_slow_start_after_idle, spec.cluster) as (ctl, net):
         agents: AgentGroup | None = None
         injector: FailureInjector | None = None
         live: LiveServer | None = None
@@ -190,7 +201,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             names = sorted({x.src for x in plan.transfers} | {x.dst for x in plan.transfers})
             agents = AgentGroup({h: net.host(h) for h in names}, run_dir / "plan.json",
                                 run_dir / "hosts.json", run_dir / "agents", spec.run.deadline_s,
-                                spec.run.tcp_congestion_control)
+                                spec.run.tcp_congestion_control,
+                                prefix=remote_agent_prefix() if spec.cluster else ())
             agents.start()
             registry.register(pids=[p.pid for p in agents.procs.values()])
             # each flow's path from its 5-tuple, asked of the switches before any traffic flows

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import networkx as nx
 
@@ -29,18 +29,20 @@ def ready_timeout_s(graph: nx.Graph) -> float:
 
 
 def make_fabric(graph: nx.Graph, policy: str, params: dict[str, Any], datapath: str,
-                workdir: Path, run_dir: Path | None = None, slow_start_after_idle: bool = False
+                workdir: Path, run_dir: Path | None = None, slow_start_after_idle: bool = False,
+                network: Callable[..., EmulatedNetwork] = EmulatedNetwork
                 ) -> tuple[ControllerProcess, EmulatedNetwork]:
     """The controller process (reading workdir/fabric.json, written here) and the network,
     shaped with the policy's egress queue classes (e.g. `priority`), its hosts with
-    net.ipv4.tcp_slow_start_after_idle as given; nothing started yet."""
+    net.ipv4.tcp_slow_start_after_idle as given; nothing started yet. `network`: the class
+    (fabric.run.cluster.ClusterNetwork, bound to its servers, for cluster mode)."""
     fabric_file = workdir / "fabric.json"
     if not fabric_file.exists():
         fabric_file.write_text(json.dumps(model.to_description(graph), indent=1))
     ctl = ControllerProcess(fabric_file, policy, params, workdir / "controller.log",
                             run_dir=run_dir)
     classes = make_policy(policy, graph, params).queue_classes()
-    return ctl, EmulatedNetwork(graph, ctl.port, datapath, workdir, classes=classes,
+    return ctl, network(graph, ctl.port, datapath, workdir, classes=classes,
                                 slow_start_after_idle=slow_start_after_idle)
 
 

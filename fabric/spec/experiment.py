@@ -37,6 +37,7 @@ from topologies.errors import Collector, SpecError
 from fabric.spec.failures import FailureSpec, check_failures
 from traffic.scaling import ScaleSpec, check_scale
 from fabric.spec.cost import CostSpec
+from fabric.spec.cluster import ClusterSpec, check_cluster
 from fabric.spec.load import bounded, check_name, load, positive
 from traffic.inputfile import read_text
 from topologies.queues import DEFAULT_MTU, MAX_MTU, MIN_MTU, apply_link_settings
@@ -183,6 +184,7 @@ class ExperimentSpec:
     failures: tuple[FailureSpec, ...] = ()  # [[failure]] entries (fabric.run.failures)
     scale: ScaleSpec | None = None  # [scale]: real units vs emulated units (traffic.scaling)
     cost: CostSpec | None = None  # [cost]: the cost line's assumptions (None: the defaults)
+    cluster: ClusterSpec | None = None  # [cluster]: split over servers (docs/cluster.md)
     # the experiment as TOML text, as run (after --set overrides): written as the run's spec.toml
     source_toml: str = field(default="", compare=False, repr=False)
 
@@ -264,7 +266,10 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
     spec = ExperimentSpec(name=rest.name, seed=rest.seed, description=rest.description,
                           run=rest.run, fabrics=fabrics, workloads=workloads,
                           reference=rest.reference, failures=rest.failure, scale=rest.scale,
-                          cost=rest.cost)
+                          cost=rest.cost, cluster=rest.cluster)
+    if rest.cluster is not None:
+        with errors.check():
+            rest.cluster.check("cluster")
     for i, w in enumerate(workloads):
         with errors.check():
             w.check(f"workload[{i}]")
@@ -287,6 +292,8 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
             check_failures(spec.failures, graph, fab.name, names, spec.run.deadline_s)
         with errors.check():
             capture_interfaces(spec.run.capture, graph)
+        with errors.check():
+            check_cluster(spec.cluster, graph, f"fabric[{i}]")
         errors.raise_any()
     return spec
 
@@ -334,6 +341,7 @@ class _ExperimentHead:
     failure: tuple[FailureSpec, ...] = ()
     scale: ScaleSpec | None = None
     cost: CostSpec | None = None
+    cluster: ClusterSpec | None = None
 
 
 def check_workload_hosts(spec: ExperimentSpec, graph: nx.Graph, fabric_key: str) -> None:
