@@ -305,6 +305,10 @@ class ClusterNetwork(EmulatedNetwork):
     def server_of(self, node: str) -> Server:
         return self.servers[self.placement.node_server[node]]
 
+    def build(self) -> None:
+        """Nothing ahead of start(): the fabric is built on the servers there (after their
+        reverse forwards to the controller are up)."""
+
     def start(self) -> None:
         Mininet, _OVSSwitch, RemoteController, _Link = _mininet()
         Host, Switch, links = _cluster_classes(self.cluster.ssh_config)
@@ -327,7 +331,8 @@ class ClusterNetwork(EmulatedNetwork):
         from topologies.shaping import plan_shaping
         shaping = plan_shaping(self.graph, self.classes)
         self._set_switch_mtu()
-        self._configure_hosts(shaping)
+        self._send_host_config(shaping)
+        self._collect_host_config()
         self._shape_switch_ports(shaping[""])
         log.info("cluster network up: %d hosts, %d switches over %s", len(self.net.hosts),
                  len(self.net.switches), ", ".join(self.servers))
