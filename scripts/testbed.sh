@@ -113,8 +113,11 @@ down() {
     for f in "$DIR"/server.*.pid; do
         [ -f "$f" ] || continue
         pid=$(cat "$f")
-        # the unshare process (--kill-child): its child is the PID namespace's init (sshd)
+        # the unshare process: its child is the PID namespace's init (sshd). unshare --fork
+        # blocks SIGTERM while it waits, so the init is killed (by parent pid, never by name):
+        # that ends every process of the server, and unshare exits with it.
         if [[ "$pid" =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] && grep -q unshare "/proc/$pid/cmdline" 2>/dev/null; then
+            pkill -KILL -P "$pid" 2>/dev/null || true
             kill "$pid" 2>/dev/null || true
             for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
         fi
