@@ -37,7 +37,7 @@ from topologies.queues import frame_bytes, graph_mtu
 
 from fabric.run import registry
 from fabric.run.nfqueue import NfQueue, ipv4_fields
-from fabric.run.voq import DDC_FILE
+from fabric.run.voq import record_ddc
 from fabric.run.resequencer import HostResequencer, ReseqParams, ReseqStats
 
 NICE = -10
@@ -371,7 +371,7 @@ def hosts_from_model(graph: nx.Graph, host_pids: Mapping[str, int]
     return hosts, sources
 
 
-REASSEMBLY_KEY = "reassembly"  # its totals in run_dir/ddc.json (fabric.run.voq.DDC_FILE)
+REASSEMBLY_KEY = "reassembly"  # its totals in run_dir/ddc.json (fabric.run.voq.record_ddc)
 
 
 HOLD_PACKET_TIMES = 16  # a gap may hold packets back this many packet times at line rate
@@ -405,19 +405,10 @@ def reassembly(graph: nx.Graph, host_pids: Mapping[str, int], run_dir: Path,
         yield proc
     finally:
         stats = proc.stop()
-        path = Path(run_dir) / DDC_FILE
-        try:
-            doc = json.loads(path.read_text()) if path.exists() else {}
-        except ValueError:
-            doc = {}
-        if stats:
-            doc[REASSEMBLY_KEY] = {**stats["total"], "partial": stats["partial"],
-                                   "cpu_s": stats["cpu_s"],
-                                   "cpu_us_per_packet": stats["cpu_us_per_packet"]}
-        else:
-            doc[REASSEMBLY_KEY] = {"error": "no statistics (see reseq.log)"}
-        path.write_text(json.dumps(doc, indent=1) + "\n")
-
+        record_ddc(run_dir, REASSEMBLY_KEY, {
+            **stats["total"], "partial": stats["partial"], "cpu_s": stats["cpu_s"],
+            "cpu_us_per_packet": stats["cpu_us_per_packet"]} if stats else
+            {"error": "no statistics (see reseq.log)"})
 
 if __name__ == "__main__":
     sys.exit(main())

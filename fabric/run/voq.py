@@ -72,8 +72,9 @@ def create(graph: nx.Graph, workdir: Path) -> None:
     their nft tables name these devices)."""
     registry.register(interfaces=device_names(graph))   # before they exist (fabric clean)
     mtu = graph_mtu(graph)
+    table = voq_table(graph)
     ip_lines, tc_lines = [], []
-    for ncp, dsts in voq_table(graph).items():
+    for ncp, dsts in table.items():
         vq, vs = voq_intfs(ncp)
         ip_lines += [f"link add {vq} mtu {mtu} type veth peer name {vs} mtu {mtu}",
                      f"link set {vq} up", f"link set {vs} up"]
@@ -92,8 +93,8 @@ def create(graph: nx.Graph, workdir: Path) -> None:
         conf = Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6")
         if conf.exists():
             conf.write_text("1\n")
-    log.info("VOQs: %d NCPs x %d classes", len(voq_table(graph)),
-             max((len(d) for d in voq_table(graph).values()), default=0))
+    log.info("VOQs: %d NCPs x %d classes", len(table),
+             max((len(d) for d in table.values()), default=0))
 
 
 def remove(graph: nx.Graph) -> None:
@@ -234,6 +235,18 @@ class CreditLoop:
 DDC_FILE = "ddc.json"  # what the DDC's data plane did; fabric.analysis.analyse reads it
 
 
+def record_ddc(run_dir: Path, key: str, section: dict[str, Any]) -> None:
+    """Put `section` under `key` in run_dir/ddc.json, keeping the other parts' sections (the
+    credit loop and the reassembly each write theirs when they stop)."""
+    path = Path(run_dir) / DDC_FILE
+    try:
+        doc = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:   # a half-written file of a killed run: start again
+        doc = {}
+    doc[key] = section
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
 @contextmanager
 def scheduling(graph: nx.Graph, run_dir: Path) -> Iterator[CreditLoop | None]:
     """The credit loop running while the block runs (a scheduled DDC; else nothing); its
@@ -246,8 +259,4 @@ def scheduling(graph: nx.Graph, run_dir: Path) -> Iterator[CreditLoop | None]:
     try:
         yield loop
     finally:
-        stats = loop.stop()
-        path = Path(run_dir) / DDC_FILE
-        doc = json.loads(path.read_text()) if path.exists() else {}
-        doc["credits"] = stats
-        path.write_text(json.dumps(doc, indent=1) + "\n")
+        record_ddc(run_dir, "credits", loop.stop())
