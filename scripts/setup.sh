@@ -142,7 +142,9 @@ fi
 
 # OVS keeps the send buffer its socket got when made: say so when it is smaller, never restart it
 # here (a restart cuts every emulation running on the machine).
-ovs_tb=$(ss -0 -m -n -p 2>/dev/null | grep '\[0\]:\*.*"ovs-vswitchd"' | sed -n 's/.*[(,]tb\([0-9]*\).*/\1/p' | head -n1)
+# (grep finds nothing before OVS's first send; under pipefail that must not end the script.)
+ovs_tb=$(ss -0 -m -n -p 2>/dev/null | { grep '\[0\]:\*.*"ovs-vswitchd"' || true; } |
+    sed -n 's/.*[(,]tb\([0-9]*\).*/\1/p' | head -n1)
 if [ -z "$ovs_tb" ]; then
     say sendbuffer "ovs-vswitchd has not sent yet: its send socket will get $wmem B"
 elif [ "$ovs_tb" -ge "$wmem" ]; then
