@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     clean.add_argument("--wait", action="store_true",
                        help="wait for a live run to finish instead of refusing")
+    clean.add_argument("--run", metavar="RUN_DIR",
+                       help="only what the run with this run directory left (on this machine "
+                            "and, for a cluster run, on its servers)")
     clean.add_argument("--force", action="store_true",
                        help="clean even while a run holds the run lock (kills that run too)")
     return p
@@ -236,7 +239,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "clean":
         _need_root("fabric clean")
         from fabric.run.cleanup import clean
-        removed = clean(dry_run=args.dry_run, wait=args.wait, force=args.force)
+        removed = clean(dry_run=args.dry_run, wait=args.wait, force=args.force,
+                        run_dir=args.run)
         verb = "would remove" if args.dry_run else "removed"
         print("\n".join(f"{verb} {_printable(item)}" for item in removed) or "nothing to clean")
         return 0

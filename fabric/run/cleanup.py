@@ -7,9 +7,14 @@ a live run's network away: by default it refuses while a run is live, `wait=True
 `force=True` cleans anyway (that run then fails). `leftovers()` is the wider view the tests and
 the soak script use: anything named like our switches and interfaces, `fabric_*` nft tables, our
 controller/agent processes and Mininet shells, registered or not.
+
+A cluster run's record also names its servers (fabric.run.cluster.lifecycle): its ssh clients
+and masters on this machine are ended first (they carry the run's ControlPath), then each server
+is reached over ssh and exactly the run's names there are removed.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -89,11 +94,12 @@ def leftovers() -> list[str]:
 
 
 def registered_leftovers() -> list[str]:
-    """What the records of other runs name and is still present (call it holding the lock:
-    then every other record is stale)."""
+    """What the records of other runs name and is still present on this machine (call it
+    holding the lock: then every other record is stale). A killed cluster run's servers are
+    not in the way of a run here: they stay locked until `fabric clean` reaches them."""
     own = getattr(registry.current(), "path", None)
     return [item for path, data in registry.records() if path != own
-            for item in registry.present(data)]
+            for item in registry.present(data) if not item.startswith("server ")]
 
 
 def _kill(processes: list[list[int]]) -> None:
@@ -114,9 +120,12 @@ def _kill(processes: list[list[int]]) -> None:
             pass
 
 
-def _remove(data: dict) -> None:
-    """Remove what one record names (processes first: they hold the interfaces)."""
+def _remove(data: dict) -> list[str]:
+    """Remove what one record names (processes first: they hold the interfaces); a cluster
+    run's servers last (their entries leave `data` once cleaned). Returns the servers' lines."""
     _kill(data.get("processes", []))
+    _kill([[pid, t] for pid, _ in registry.marked_processes(data.get("argv_marks", []))
+           if (t := registry.start_ticks(pid)) is not None])
     have = registry.existing_bridges()
     for bridge in data.get("bridges", []):
         if bridge in have and SWITCH_NAME.match(bridge):
@@ -126,13 +135,19 @@ def _remove(data: dict) -> None:
         if intf in have_intf and INTF_NAME.match(intf):
             _run(["ip", "link", "del", intf])
     remove_nft_tables([tuple(t) for t in data.get("nft_tables", [])])
+    if data.get("servers"):
+        from fabric.run.cluster.lifecycle import clean_servers
+        return clean_servers(data)
+    return []
 
 
-def clean(dry_run: bool = False, wait: bool = False, force: bool = False) -> list[str]:
+def clean(dry_run: bool = False, wait: bool = False, force: bool = False,
+          run_dir: str | None = None) -> list[str]:
     """Remove what runs of this project registered and left behind; return what was found.
 
     Holds the run lock (so no run starts meanwhile). A live run: RunError, unless `wait`
-    (take the lock when it ends) or `force` (go ahead without the lock)."""
+    (take the lock when it ends) or `force` (go ahead without the lock). `run_dir`: only the
+    record of the run with that run directory (others' leftovers are not touched)."""
     with ExitStack() as stack:
         live = holder()
         if live is not None and not force and not wait:
@@ -145,10 +160,15 @@ def clean(dry_run: bool = False, wait: bool = False, force: bool = False) -> lis
         for path, data in registry.records():
             if path == getattr(registry.current(), "path", None):
                 continue  # our own (empty) record, opened by the lock we just took
+            if run_dir is not None and os.path.abspath(str(data.get("run_dir", ""))) != \
+                    os.path.abspath(run_dir):
+                continue
             items = registry.present(data)
             found += items
             if not dry_run:
-                _remove(data)
+                found += _remove(data)
                 if not registry.present(data):
                     path.unlink(missing_ok=True)
+                elif data.get("servers") is not None:   # some servers not reached: kept
+                    path.write_text(json.dumps(data))
         return found

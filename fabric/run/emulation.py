@@ -170,6 +170,7 @@ class EmulatedNetwork:
         cfg.mkdir(parents=True, exist_ok=True)
         host_names = model.hosts(self.graph)
         mtu = graph_mtu(self.graph)
+        scripts: dict[str, str] = {}
         # Three programs per host (ethtool, ip -batch, tc -batch; IPv6 off by shell builtins),
         # sent to every host's shell before any answer is awaited: the shells work in parallel.
         # One blocking host.cmd per host made this half of the build time at 64 hosts (bench.build).
@@ -192,12 +193,18 @@ class EmulatedNetwork:
             ip_file = shlex.quote(str(cfg / f"{name}.ip"))
             tc_file = shlex.quote(str(cfg / f"{name}.tc"))
             ssai = int(self.slow_start_after_idle)
-            script = (f"ethtool -K {intf} tx off rx off >/dev/null 2>&1; "
-                      "for f in all default; do echo 1 2>/dev/null "
-                      ">/proc/sys/net/ipv6/conf/$f/disable_ipv6; done; "
-                      f"echo {ssai} >/proc/sys/net/ipv4/tcp_slow_start_after_idle && "
-                      f"ip -batch {ip_file} && tc -batch {tc_file} && echo CFG-OK")
+            scripts[name] = (f"ethtool -K {intf} tx off rx off >/dev/null 2>&1; "
+                             "for f in all default; do echo 1 2>/dev/null "
+                             ">/proc/sys/net/ipv6/conf/$f/disable_ipv6; done; "
+                             f"echo {ssai} >/proc/sys/net/ipv4/tcp_slow_start_after_idle && "
+                             f"ip -batch {ip_file} && tc -batch {tc_file} && echo CFG-OK")
+        self._config_files_written(cfg)
+        for name, script in scripts.items():
             self.host(name).sendCmd(script)
+
+    def _config_files_written(self, cfg: Path) -> None:
+        """Hook: the hosts' configuration files are in `cfg` and about to be read by the
+        hosts' shells (cluster mode copies them to servers that do not share the run dir)."""
 
     def _collect_host_config(self) -> None:
         """Every host's answer to _send_host_config (so no shell is left mid-command)."""

@@ -49,6 +49,7 @@ from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
 from fabric.run.cluster import cluster_network, record_tunnels, remote_agent_prefix
+from fabric.run.cluster.record import fetch_outputs
 from fabric.run.emulation import EmulatedNetwork
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
@@ -178,7 +179,8 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
     finally:
         t = time.monotonic()
         try:
-            _teardown(net.stop, ctl.stop, cleanup.remove_nft_tables)  # last: the nft tables
+            _teardown(partial(fetch_outputs, net) if cluster else None,  # servers' results
+                      net.stop, ctl.stop, cleanup.remove_nft_tables)  # last: the nft tables
         finally:
             phases["teardown_s"] = phases.get("teardown_s", 0.0) + time.monotonic() - t
 

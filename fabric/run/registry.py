@@ -6,7 +6,13 @@ One JSON file per run under REGISTRY_DIR (beside the run lock), written while th
 held (fabric.run.runlock.exclusive_run opens it):
 
     {"owner": pid, "owner_start": ticks, "run_dir": "...", "bridges": [...],
-     "interfaces": [...], "nft_tables": [["netdev", "fabric_l1"]], "processes": [[pid, ticks]]}
+     "interfaces": [...], "nft_tables": [["netdev", "fabric_l1"]], "processes": [[pid, ticks]],
+     "argv_marks": ["/tmp/aifabric-ssh-<run>-"], "servers": {"tb1": {...}}}
+
+`argv_marks`: strings unique to this run found in the command lines of its processes on this
+machine (a cluster run's ssh clients and masters carry its ssh ControlPath). `servers`: a cluster
+run's servers, each with its address and this run's names on it (fabric.run.cluster.lifecycle
+writes and removes them); an entry stays until that server was cleaned.
 
 Names are registered *before* they are created (a kill between the two leaves a harmless name
 of something absent). The file is removed when the lock is released and everything it names is
@@ -25,7 +31,7 @@ from typing import Any, Iterable
 
 LOCK_PATH = Path(os.environ.get("FABRIC_LOCK", "/run/aifabric-emulator.lock"))  # fabric.run.runlock
 REGISTRY_DIR = LOCK_PATH.parent / (LOCK_PATH.stem + ".runs")
-LIST_KEYS = ("bridges", "interfaces", "nft_tables", "processes")
+LIST_KEYS = ("bridges", "interfaces", "nft_tables", "processes", "argv_marks")
 
 _current: RunRecord | None = None
 
@@ -54,7 +60,7 @@ class RunRecord:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{os.getpid()}-{time.time_ns()}.json"
         self.data: dict[str, Any] = {"owner": os.getpid(), "owner_start": start_ticks(os.getpid()),
-                                     "run_dir": "", **{k: [] for k in LIST_KEYS}}
+                                     "run_dir": "", **{k: [] for k in LIST_KEYS}, "servers": {}}
         self._write()
 
     def add(self, key: str, items: Iterable[Any]) -> None:
@@ -63,6 +69,10 @@ class RunRecord:
             item = list(item) if isinstance(item, tuple) else item
             if item not in have:
                 have.append(item)
+        self._write()
+
+    def save(self) -> None:
+        """Write the record now (after changing `data` in place, e.g. its servers)."""
         self._write()
 
     def _write(self) -> None:
@@ -152,9 +162,32 @@ def existing_nft_tables() -> set[tuple[str, str]]:
     return out
 
 
+def marked_processes(marks: Iterable[str]) -> list[tuple[int, str]]:
+    """(pid, command line) of this machine's processes whose command line contains a mark."""
+    marks = [m for m in marks if m]
+    found: list[tuple[int, str]] = []
+    if not marks:
+        return found
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            continue
+        if any(m in cmd for m in marks):
+            found.append((int(entry.name), cmd.strip()))
+    return found
+
+
 def present(data: dict[str, Any]) -> list[str]:
-    """What a record names that exists now, as 'process 12', 'ovs bridge l1', ... lines."""
+    """What a record names that exists now, as 'process 12', 'ovs bridge l1', ... lines (a
+    cluster run's servers, not asked over ssh here: 'server tb1 ...' while not cleaned)."""
     items = [f"process {p}" for p, t in data.get("processes", []) if process_alive(p, t)]
+    items += [f"process {p} ({cmd[:60]})" for p, cmd in marked_processes(data.get("argv_marks", []))]
+    items += [f"server {name} ({entry.get('address', '?')}): the run's names there (ssh)"
+              for name, entry in sorted(data.get("servers", {}).items())]
     if data.get("bridges"):
         have = existing_bridges()
         items += [f"ovs bridge {b}" for b in data["bridges"] if b in have]

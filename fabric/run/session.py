@@ -39,6 +39,8 @@ from fabric.analysis.summary import write_json
 from fabric.plan.traffic import build_plan
 from fabric.run.agents import AgentGroup
 from fabric.run.cleanup import stray_nft_tables
+from fabric.run.cluster import remote_agent_prefix
+from fabric.run.cluster.record import fetch_outputs, push_inputs
 from fabric.run.datapath import choose_datapath
 from fabric.run.engine import log_to, running_fabric
 from fabric.run.rundir import environment, new_run_dir
@@ -122,11 +124,14 @@ class Session:
         paths = trace_plan(self.graph, plan, self.fab.policy)
         write_paths(paths, wdir / "paths.csv")
         names = sorted({t.src for t in plan.transfers} | {t.dst for t in plan.transfers})
+        cluster = getattr(self.spec, "cluster", None)
         agents = AgentGroup({h: self.net.host(h) for h in names}, wdir / "plan.json",
                             hosts_file, wdir / "agents", self.spec.run.deadline_s,
-                            self.spec.run.tcp_congestion_control)
+                            self.spec.run.tcp_congestion_control,
+                            prefix=remote_agent_prefix() if cluster else ())
         self.agents = agents
         try:
+            push_inputs(self.net, wdir / "plan.json")   # servers apart from the run directory
             agents.start()
             agents.wait_ready(30, self._controller_alive)
         except BaseException:
@@ -156,6 +161,10 @@ class Session:
             error = str(exc)
         finally:
             agents.stop()
+        try:
+            fetch_outputs(self.net, wdir)   # what agents on servers apart from it wrote
+        except RunError as exc:
+            error = error or str(exc)
         text = self.workload_result(name, wdir, plan, error)
         self.state.status = f"workload {name} finished"
         self.state.event(text.splitlines()[0])
@@ -373,7 +382,8 @@ def fabric_up(spec: Any, spec_path: Path | None, out_base: Path, fabric_name: st
     try:
         with hangup_as_exit(), exclusive_run(), log_to(run_dir / "engine.log"):
             try:
-                with running_fabric(fab, graph, run_dir, datapath, phases) as (ctl, net), \
+                with running_fabric(fab, graph, run_dir, datapath, phases,
+                                    cluster=getattr(spec, "cluster", None)) as (ctl, net), \
                         LinkSampler(graph, run_dir / "links.csv"):
                     state = LiveState(graph, run_dir, f"{spec.name} on {fab.name} "
                                       f"({fab.policy}), fabric up", link_up)

@@ -1,22 +1,22 @@
 """ClusterNetwork: Mininet Cluster Edition's RemoteHost/RemoteOVSSwitch, fixed for this project,
 and the run's lifecycle on every server.
 
-The engine owns the lifecycle: every server's leftovers of this run (bridges, interfaces, agents)
-are removed by name in stop(), whatever happened; reverse forwards and ssh masters are closed.
+The engine owns the lifecycle (fabric.run.cluster.lifecycle): every server's leftovers of this
+run (the names registered on it: bridges, interfaces, processes, a copied run directory) are
+removed by name in stop(), whatever happened; reverse forwards, the run locks on the servers and
+ssh masters are closed.
 What Cluster Edition does not do, done here: a VXLAN link class (no ip_gre on many kernels),
 no probe of the head's own OVS, ssh sharing per node, bridges created by ovs-vsctl run as a
 program on the server (not typed into a 4095-character terminal line), switch ports shaped and
 MTU-set on the server that owns them.
 
-Assumes the run directory's path is readable and writable on every server (true on the
-namespace test bed, scripts/testbed.sh; on real machines: a shared mount, docs/cluster.md).
+The run directory is at the same path on every server: shared with the head (the namespace test
+bed, a shared mount) or copied there and back (lifecycle.RunDirSync).
 """
 from __future__ import annotations
 
 import logging
 import re
-import shlex
-import subprocess
 from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,7 +29,9 @@ from topologies.mininet_topo import ModelTopo
 from topologies.placement import Placement
 from topologies.queues import graph_mtu
 
+from fabric.run.cluster import lifecycle
 from fabric.run.cluster.ssh import ReverseForwards, Server, ServerCheck, close_masters
+from fabric.run.cluster.tunnels import ssh_link_class
 from fabric.run.emulation import EmulatedNetwork, _mininet
 from fabric.spec.cluster import ClusterSpec
 
@@ -38,7 +40,7 @@ VXLAN_PORT = 4789
 DEV = re.compile(r"\bdev (\S+)")
 
 
-def _cluster_classes(ssh_config: str) -> tuple[Any, Any, Any]:
+def _cluster_classes(ssh_config: str, run_dir: Path) -> tuple[Any, Any, Any]:
     """Cluster Edition's RemoteHost / RemoteOVSSwitch / link classes, fixed for this project."""
     try:
         from mininet.examples import cluster as ce
@@ -112,7 +114,7 @@ def _cluster_classes(ssh_config: str) -> tuple[Any, Any, Any]:
             return f"({self.intf1.name}, {self.intf2.name}) {'VXLAN' if self.tunnel else 'OK'}"
 
     return Host, Switch, {"vxlan": VXLANLink, "gretap": ce.RemoteGRELink,
-                          "ssh": ce.RemoteSSHLink}
+                          "ssh": ssh_link_class(ce, ssh_config, run_dir)}
 
 
 class ClusterNetwork(EmulatedNetwork):
@@ -127,6 +129,8 @@ class ClusterNetwork(EmulatedNetwork):
         self.servers = {s.name: s for s in servers}
         self.forwards = ReverseForwards(servers, controller_port)
         self.checks: list[ServerCheck] = []
+        self.locks = lifecycle.ServerLocks(servers, f"cluster run {workdir.name}")
+        self.sync: lifecycle.RunDirSync | None = None   # set once the servers are checked
 
     def server_of(self, node: str) -> Server:
         return self.servers[self.placement.node_server[node]]
@@ -137,7 +141,7 @@ class ClusterNetwork(EmulatedNetwork):
 
     def start(self) -> None:
         Mininet, _OVSSwitch, RemoteController, _Link = _mininet()
-        Host, Switch, links = _cluster_classes(self.cluster.ssh_config)
+        Host, Switch, links = _cluster_classes(self.cluster.ssh_config, self.workdir)
         self.forwards.start()
         switch = partial(Switch, datapath=self.datapath, protocols="OpenFlow13",
                          failMode="secure", batch=True)
@@ -216,30 +220,28 @@ class ClusterNetwork(EmulatedNetwork):
                 self.remove_leftovers()
             finally:
                 self.forwards.stop()
+                self.locks.release()
                 close_masters(self.servers.values())
 
+    def _config_files_written(self, cfg: Path) -> None:
+        if self.sync is not None:   # servers that do not share the run directory
+            self.sync.push(cfg)
+
     def remove_leftovers(self) -> list[str]:
-        """On every server: this run's agents (matched by its own plan file), bridges and
-        interfaces (by their names in the model); returns what was removed."""
+        """On every server: what this run registered there (lifecycle.register_on: its
+        processes, matched by the run directory in their command lines, bridges, interfaces,
+        nft tables, a copied run directory); a server cleaned leaves the run's record. Returns
+        what was removed."""
         removed = []
-        # "[-]-plan": the pattern does not match the shell running pkill (its own command line)
-        plan = shlex.quote(f"[-]-plan {self.workdir / 'plan.json'}")
         for name, s in self.servers.items():
-            bridges = [n for n in self.placement.nodes_on(name) if n not in self.placement.hosts]
-            intfs = sorted({model.intf_name(n, d["ports"][n]) for a, b, d in
-                            self.graph.edges(data=True) for n in (a, b)
-                            if self.placement.node_server[n] == name
-                            and self.graph.nodes[n]["role"] != model.HOST})
-            script = (f"pkill -TERM -f -- {plan} && echo AGENTS; "
-                      + "".join(f"ovs-vsctl --timeout=5 br-exists {b} && "
-                                f"ovs-vsctl --timeout=5 del-br {b} && echo BR {b}; " for b in bridges)
-                      + "".join(f"ip link del {i} 2>/dev/null && echo IF {i}; " for i in intfs)
-                      + "true")
+            entry = lifecycle.entry(name)
+            if entry is None:
+                continue
             try:
-                res = s.run(script, timeout_s=60)
-                removed += [f"{name}: {line}" for line in res.stdout.split("\n") if line]
-            except (subprocess.TimeoutExpired, OSError) as exc:
-                log.error("cleaning %s failed: %s", name, exc)
+                removed += lifecycle.remove_on(s, entry)
+                lifecycle.forget(name)
+            except RunError as exc:   # stays in the record: `fabric clean` tries again
+                log.error("%s", exc)
         if removed:
             log.info("cluster leftovers removed: %s", "; ".join(removed))
         return removed

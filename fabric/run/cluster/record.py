@@ -12,13 +12,18 @@ from typing import Any
 
 import networkx as nx
 
+from topologies.errors import RunError
 from topologies.placement import Placement
 
+from fabric.run.cluster import lifecycle
 from fabric.run.cluster.network import ClusterNetwork
-from fabric.run.cluster.ssh import Server, ServerCheck, check_servers, close_masters, resolve
+from fabric.run.cluster.ssh import Server, ServerCheck, check_servers, resolve
 from fabric.spec.cluster import ClusterSpec
 
 log = logging.getLogger("fabric.run.cluster")
+# what the servers' processes read from the run directory, copied out before they start when
+# a server does not share it (the engine pushes the agents' inputs itself: push_inputs)
+INPUTS = ("fabric.json", "hosts.json", "plan.json")
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,11 @@ def tunnel_rtts(placement: Placement, servers: dict[str, Server]) -> list[Tunnel
 
 
 def cluster_record(cluster: ClusterSpec, placement: Placement, checks: list[ServerCheck],
-                   rtts: list[TunnelRtt]) -> dict[str, Any]:
+                   rtts: list[TunnelRtt], shared: dict[str, bool] | None = None
+                   ) -> dict[str, Any]:
     """What the run directory's cluster.json holds."""
     return {"servers": [asdict(c) for c in checks], "tunnel": cluster.tunnel,
+            "run_dir_shared": shared or {},
             "placement": dict(sorted(placement.node_server.items())),
             "load_mbps": placement.load_mbps,
             "cut": [{"link": f"{c.a}-{c.b}", "servers": [c.server_a, c.server_b],
@@ -60,28 +67,43 @@ def cluster_record(cluster: ClusterSpec, placement: Placement, checks: list[Serv
 
 def cluster_network(cluster: ClusterSpec, run_dir: Path, graph: nx.Graph, controller_port: int,
                     datapath: str, workdir: Path, **kw: Any) -> ClusterNetwork:
-    """The ClusterNetwork of a run: servers resolved and checked (clocks, OVS, the tunnel
-    kind), the fabric placed; cluster.json written. RunError before anything is built."""
+    """The ClusterNetwork of a run: servers resolved, registered (fabric clean reaches them),
+    locked (the run lock on each server) and checked (clocks, OVS, the tunnel kind, no bridge
+    of ours there already), the fabric placed, the run directory's sharing detected;
+    cluster.json written. RunError before anything is built (and nothing left behind)."""
     from topologies.placement import place
-    servers = resolve(cluster, run_dir.name[-24:].replace("/", "_"))
-    try:
-        checks = check_servers(servers, cluster.tunnel, cluster.max_clock_skew_ms)
-    except BaseException:
-        close_masters(servers)
-        raise
+    token = lifecycle.run_token(run_dir)
+    servers = resolve(cluster, token)
     placement = place(graph, [s.name for s in servers])
     net = ClusterNetwork(graph, controller_port, datapath, workdir, cluster, placement, servers,
                          **kw)
-    net.checks = checks
-    _write_json(run_dir / "cluster.json", cluster_record(cluster, placement, checks, []))
+    lifecycle.register_servers(servers, run_dir, token)
+    try:
+        net.locks.acquire()
+        lifecycle.check_names_free(servers, graph, placement)
+        for s in servers:   # before anything is made: fabric clean removes exactly these
+            bridges, intfs = lifecycle.fabric_names(graph, placement, s.name)
+            lifecycle.register_on(s.name, bridges=bridges, interfaces=intfs,
+                                  processes=[str(run_dir)])
+        net.checks = check_servers(servers, cluster.tunnel, cluster.max_clock_skew_ms)
+        net.sync = lifecycle.RunDirSync(run_dir, servers, token)
+        shared = net.sync.detect()
+        net.sync.push(*(run_dir / f for f in INPUTS))
+    except BaseException:
+        net.stop()
+        raise
+    _write_json(run_dir / "cluster.json", cluster_record(cluster, placement, net.checks, [],
+                                                         shared))
     return net
 
 
 def record_tunnels(net: Any, run_dir: Path) -> None:
     """Measure each tunnel's extra RTT once the network is up; rewrite cluster.json."""
     rtts = tunnel_rtts(net.placement, net.servers)
+    shared = {s: s not in {c.name for c in net.sync.copied} for s in net.servers} \
+        if net.sync is not None else {}
     _write_json(run_dir / "cluster.json",
-                cluster_record(net.cluster, net.placement, net.checks, rtts))
+                cluster_record(net.cluster, net.placement, net.checks, rtts, shared))
     for r in rtts:
         log.info("tunnel %s (%s<->%s): extra RTT %s ms", r.link, r.server_a, r.server_b,
                  r.extra_rtt_ms)
@@ -89,3 +111,24 @@ def record_tunnels(net: Any, run_dir: Path) -> None:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1))
+
+
+def push_inputs(net: Any, *paths: Path) -> None:
+    """Copy these run-directory files to the servers that do not share it (no-op otherwise,
+    and outside cluster mode)."""
+    sync = getattr(net, "sync", None)
+    if sync is not None:
+        sync.push(*paths)
+
+
+def fetch_outputs(net: Any, sub: Path | None = None) -> None:
+    """Fetch what the servers that do not share the run directory wrote there (all of it, or
+    `sub`); RunError naming the servers whose results could not be fetched (what was fetched
+    stays: the run is then partial)."""
+    sync = getattr(net, "sync", None)
+    if sync is None:
+        return
+    failed = sync.pull(sub)
+    if failed:
+        raise RunError(f"cluster: the results on {', '.join(failed)} could not be fetched "
+                       "(the run is partial; `fabric clean` fetches what it can before removing)")
