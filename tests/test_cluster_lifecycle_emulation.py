@@ -224,3 +224,74 @@ def test_ssh_tunnels_carry_the_fabric(bed: LifeBed, tmp_path: Path) -> None:
           f"{[r['extra_rtt_ms'] for r in record['tunnel_rtt_ms']]} ms")
     for s in SERVERS:
         assert bed.leftovers(s) == [], s
+
+
+COMPARE_SPEC = """
+name = "clcmp"
+seed = 1
+reference = "ecmp"
+[cluster]
+servers = ["tb1", "tb2"]
+ssh_config = "{ssh_config}"
+{fabrics}
+[[workload]]
+kind = "allreduce"
+name = "ring"
+algorithm = "ring"
+size_bytes = "1MB"
+"""
+FABRIC = """
+[[fabric]]
+kind = "leafspine"
+name = "{policy}"
+policy = "{policy}"
+spines = 2
+leaves = 2
+hosts_per_leaf = 2
+host_rate_mbps = 20
+fabric_rate_mbps = 20
+mtu = 1450
+"""
+
+
+def test_fabric_compare_splits_every_fabric_over_the_servers(bed: LifeBed, tmp_path: Path) -> None:
+    spec = tmp_path / "cmp.toml"
+    spec.write_text(COMPARE_SPEC.format(ssh_config=bed.dir / "ssh_config", fabrics="".join(
+        FABRIC.format(policy=p) for p in ("ecmp", "adaptive"))))
+    proc = bed.engine(["compare", str(spec), "--seeds", "1", "--out", str(tmp_path / "cmp"),
+                       "--json", "--include-unfaithful"])
+    _, err = proc.communicate(timeout=LOCK_WAIT_S)
+    assert proc.returncode == 0, err[-2000:]
+    runs = sorted((tmp_path / "cmp").glob("*/runs/*"))
+    assert len(runs) == 2
+    for run in runs:
+        record = json.loads((run / "cluster.json").read_text())
+        assert set(record["placement"].values()) == {"tb1", "tb2"}
+        assert json.loads((run / "summary.json").read_text())["status"] == "complete"
+    for s in SERVERS:
+        assert bed.leftovers(s) == [], s
+
+
+def test_fabric_up_on_the_servers_runs_a_workload_and_leaves_nothing(
+        bed: LifeBed, tmp_path: Path) -> None:
+    from tests.test_up_emulation import Terminal, _wait_gone
+    bed.apart(tmp_path / "runs")     # the workload's plan copied out, its results fetched back
+    spec = bed.spec(tmp_path, "up")
+    term = Terminal(f"cd {ROOT} && PYTHONPATH={ROOT} exec ip netns exec {bed.prefix}-head "
+                    f"{PY} -m fabric up {spec} --out {tmp_path / 'runs'} --no-live")
+    try:
+        term.wait_for("fabric> ", LOCK_WAIT_S)
+        term.send("h1 ping -c 2 h3")                   # h1 on tb1, h3 on tb2: through a tunnel
+        term.wait_for("2 received")
+        term.send("workload ring")
+        term.wait_for("workload ring finished: 12/12 flows complete", 120)
+        term.send("exit")
+        term.wait_for("everything removed", 60)
+        _wait_gone(term.pid)
+    finally:
+        term.close()
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "workloads" / "1-ring" / "flows.csv").exists()
+    for s in SERVERS:
+        assert bed.leftovers(s) == [], s
+        assert bed.inside(s, f"ls -A {tmp_path / 'runs'}").strip() == ""

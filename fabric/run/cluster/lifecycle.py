@@ -51,7 +51,7 @@ from fabric.run.cluster.ssh import Server
 log = logging.getLogger("fabric.run.cluster")
 SERVER_LOCK = "/run/aifabric-emulator.lock"   # fabric.run.registry's default LOCK_PATH
 LIST_KEYS = ("bridges", "interfaces", "nft_tables", "processes", "dirs")
-NAME = re.compile(r"[A-Za-z0-9_.@:-]{1,64}")
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:-]{0,63}")   # never an option
 NFT_FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 LOCK_WAIT_S = 20.0
 

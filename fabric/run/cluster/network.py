@@ -50,10 +50,21 @@ def _cluster_classes(ssh_config: str, run_dir: Path) -> tuple[Any, Any, Any]:
     base = ["ssh", "-q", *(["-F", ssh_config] if ssh_config else []), "-o", "BatchMode=yes",
             "-tt"]
 
-    class Host(ce.RemoteHost):
+    class Direct:
+        """ssh run directly, as the engine's own user, like every other ssh of the run
+        (Cluster Edition wraps it in `sudo -E -u <user>`: from a terminal, sudo's use_pty
+        then relayed nothing and `fabric up`/`fabric run` hung at the first node's shell)."""
+        sshcmd: list[str]
+
+        def startShell(self, *args: Any, **kwargs: Any) -> None:
+            if self.sshcmd[:1] == ["sudo"]:
+                self.sshcmd = self.sshcmd[self.sshcmd.index("ssh"):]
+            super().startShell(*args, **kwargs)  # type: ignore[misc]
+
+    class Host(Direct, ce.RemoteHost):
         sshbase = base
 
-    class Switch(ce.RemoteOVSSwitch):
+    class Switch(Direct, ce.RemoteOVSSwitch):
         sshbase = base
         argmax = 60000   # one ovs-vsctl program per ~60 kB of arguments
 
