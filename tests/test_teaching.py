@@ -134,6 +134,8 @@ def test_workload_plan_keeps_ids_and_its_collectives():
     ar = workload_plan(plan, "ar")
     assert ar.transfers and all(t.workload == "ar" for t in ar.transfers)
     assert {c.id for c in ar.collectives} == {t.group for t in ar.transfers}
+    # the connections its transfers ride on come along (an agent refuses a plan without them)
+    assert {c.key for c in ar.connections} == {t.conn for t in ar.transfers} - {None}
     one = workload_plan(plan, "one")
     assert [t.id for t in one.transfers] == [t.id for t in plan.transfers if t.workload == "one"]
     assert one.collectives == ()

@@ -71,11 +71,14 @@ def hangup_as_exit() -> Iterator[None]:
 
 
 def workload_plan(plan: TrafficPlan, name: str) -> TrafficPlan:
-    """The transfers (and collectives) of one workload, ids unchanged."""
+    """The transfers (and collectives, and the connections they use) of one workload, ids
+    unchanged."""
     transfers = tuple(t for t in plan.transfers if t.workload == name)
     groups = {t.group for t in transfers}
+    conns = {t.conn for t in transfers}
     return TrafficPlan(name, plan.seed, transfers,
-                       tuple(c for c in plan.collectives if c.id in groups))
+                       tuple(c for c in plan.collectives if c.id in groups),
+                       tuple(c for c in plan.connections if c.key in conns))
 
 
 class Session:
