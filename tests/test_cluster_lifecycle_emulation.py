@@ -284,12 +284,12 @@ def test_fabric_up_on_the_servers_runs_a_workload_and_leaves_nothing(
         term.send("h1 ping -c 2 h3")                   # h1 on tb1, h3 on tb2: through a tunnel
         term.wait_for("2 received")
         term.send("workload ring")
-        term.wait_for("workload ring finished: 12/12 flows complete", 120)
+        term.wait_for("workload ring finished: 24/24 flows complete", 120)
         term.send("exit")
         term.wait_for("everything removed", 60)
-        _wait_gone(term.pid)
     finally:
         term.close()
+        _wait_gone(term.pid, 120)   # torn down (SIGHUP) before the test bed goes
     (run,) = (tmp_path / "runs").iterdir()
     assert (run / "workloads" / "1-ring" / "flows.csv").exists()
     for s in SERVERS:

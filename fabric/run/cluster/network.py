@@ -30,7 +30,7 @@ from topologies.placement import Placement
 from topologies.queues import graph_mtu
 
 from fabric.run.cluster import lifecycle
-from fabric.run.cluster.ssh import ReverseForwards, Server, ServerCheck, close_masters
+from fabric.run.cluster.ssh import ALIVE, ReverseForwards, Server, ServerCheck, close_masters
 from fabric.run.cluster.tunnels import ssh_link_class
 from fabric.run.emulation import EmulatedNetwork, _mininet
 from fabric.spec.cluster import ClusterSpec
@@ -48,7 +48,7 @@ def _cluster_classes(ssh_config: str, run_dir: Path) -> tuple[Any, Any, Any]:
         raise RunError(f"Mininet Cluster Edition (mininet.examples.cluster) is not importable: {exc}"
                        ) from None
     base = ["ssh", "-q", *(["-F", ssh_config] if ssh_config else []), "-o", "BatchMode=yes",
-            "-tt"]
+            *ALIVE, "-tt"]
 
     class Direct:
         """ssh run directly, as the engine's own user, like every other ssh of the run
