@@ -46,7 +46,7 @@ from topologies.errors import RunError
 from topologies.placement import Placement
 
 from fabric.run import registry
-from fabric.run.cluster.ssh import Server
+from fabric.run.cluster.ssh import Server, end_processes
 
 log = logging.getLogger("fabric.run.cluster")
 SERVER_LOCK = "/run/aifabric-emulator.lock"   # fabric.run.registry's default LOCK_PATH
@@ -303,16 +303,7 @@ class ServerLocks:
             raise
 
     def release(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs.clear()
+        end_processes(self.procs)
 
 
 def _read_line(proc: subprocess.Popen[str], timeout_s: float) -> str:

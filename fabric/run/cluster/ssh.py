@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from topologies.errors import RunError
 
@@ -186,16 +186,21 @@ class ReverseForwards:
                                "come up (AllowTcpForwarding on the server's sshd?)")
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs.clear()
+        end_processes(self.procs)
+
+
+def end_processes(procs: list[Any]) -> None:
+    """SIGTERM each process still running, wait up to 5 s each, then SIGKILL; empty the list."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    procs.clear()
 
 
 def remote_agent_prefix() -> tuple[str, ...]:
