@@ -167,6 +167,7 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
                            slow_start_after_idle=slow_start_after_idle, network=network)
     if cluster:   # each switch's nft ruleset goes to its server (fabric.run.cluster.ddc)
         ctl.nft_remote = cluster_ddc.write_nft_routes(net, run_dir)
+        cluster_ddc.register_names(net)   # VOQ devices, nft tables: for `fabric clean`
     try:
         bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t

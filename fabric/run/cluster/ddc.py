@@ -16,6 +16,7 @@ routes, the removal script) are functions of the model and the placement.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import select
@@ -106,6 +107,21 @@ def write_nft_routes(net: Any, run_dir: Path) -> Path:
     path = Path(run_dir) / NFT_REMOTE_FILE
     path.write_text(json.dumps(nft_routes(net.graph, net.placement, net.servers), indent=1))
     return path
+
+
+def register_names(net: Any) -> None:
+    """Record, before they exist, the VOQ devices and nft tables this run may make on each
+    server, in the run's registry entry per server (fabric.run.cluster.lifecycle.register_on,
+    where `fabric clean` finds them after a SIGKILL). The server processes (voqd, reseqd) need
+    no entry: their command lines carry the run directory, which that cleanup matches.
+    Does nothing where the lifecycle module is absent (teardown removes them anyway)."""
+    try:
+        lifecycle = importlib.import_module("fabric.run.cluster.lifecycle")
+    except ImportError:
+        return
+    for server in net.servers:
+        intfs, tables = server_names(net.graph, net.placement, server)
+        lifecycle.register_on(server, interfaces=intfs, nft_tables=tables)
 
 
 def create_voqs(net: Any) -> None:
