@@ -30,6 +30,7 @@ from topologies.placement import Placement
 from topologies.queues import graph_mtu
 
 from fabric.run.cluster import lifecycle
+from fabric.run.cluster.ddc import create_voqs, remove_on_servers
 from fabric.run.cluster.ssh import ALIVE, ReverseForwards, Server, ServerCheck, close_masters
 from fabric.run.cluster.tunnels import ssh_link_class
 from fabric.run.emulation import EmulatedNetwork, _mininet
@@ -170,6 +171,7 @@ class ClusterNetwork(EmulatedNetwork):
                            autoSetMacs=False, autoStaticArp=False, build=False,
                            waitConnected=False)
         self.net.build()
+        create_voqs(self)   # a scheduled DDC's VOQs, before its NCPs' nft tables name them
         self.net.start()
         from topologies.shaping import plan_shaping
         shaping = plan_shaping(self.graph, self.classes)
@@ -255,6 +257,7 @@ class ClusterNetwork(EmulatedNetwork):
                 lifecycle.forget(name)
             except RunError as exc:   # stays in the record: `fabric clean` tries again
                 log.error("%s", exc)
+        removed += remove_on_servers(self)   # VOQ devices, nft tables (spray, ddc)
         if removed:
             log.info("cluster leftovers removed: %s", "; ".join(removed))
         return removed
