@@ -1,0 +1,85 @@
+"""The measuring process a cluster run starts on each server (`python -m
+fabric.run.cluster.serverd` over ssh, fabric.run.cluster.measure on the head).
+
+It runs the one-machine samplers (fabric.run.samplers) on the server itself, where the server's
+switch interfaces, its ovs-vswitchd and its agents are:
+
+    head -> stdin   one JSON line: {"directions": [[link, src, dst, tier, rate_mbps, intf], ...],
+                                    "agents_match": "<text in the agents' command lines>"}
+    stdout -> head  "READY" once the first samples are written
+    head -> stdin   "stop" (or end of input: the head went away)
+    stdout -> head  one JSON line: {"links": links.csv text, "cpu": cpu.csv text,
+                                    "send_failures": {"by_interface": {...}, "rate_limited": b}
+                                    | null, "ovs_pids": [...], "missing": [...]}
+
+cpu.csv's groups here: the server's own ovs-vswitchd (its pidfile), no controller (it runs on
+the head), the agents whose command line holds `agents_match` (this run's plan file). Rows
+are written in a temporary directory on the server and removed before it exits.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from fabric.analysis.links import Direction
+from fabric.run.ovsbuf import SendFailureWatch
+from fabric.run.samplers import CpuSampler, LinkSampler, ovs_vswitchd_pids
+
+
+def pids_matching(text: str, proc: Path = Path("/proc")) -> list[int]:
+    """Processes whose command line (NUL-separated words joined by spaces) contains `text`."""
+    out = []
+    needle = text.encode()
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if needle and needle in cmdline:
+                out.append(int(entry.name))
+    return out
+
+
+def groups(ovs: list[int], agents_match: str) -> Mapping[str, Iterable[int]]:
+    return {"ovs_vswitchd": ovs, "controller": [],
+            "agents": pids_matching(agents_match) if agents_match else []}
+
+
+def main() -> int:
+    config = json.loads(sys.stdin.readline() or "{}")
+    dirs = [Direction(str(l), str(s), str(d), str(t), float(r), str(i))
+            for l, s, d, t, r, i in config.get("directions", [])]
+    match = str(config.get("agents_match", ""))
+    ovs = ovs_vswitchd_pids()
+    with tempfile.TemporaryDirectory(prefix="aifabric-measure-") as tmp:
+        links = LinkSampler(None, Path(tmp) / "links.csv", dirs=dirs)
+        cpu = CpuSampler(Path(tmp) / "cpu.csv", lambda: groups(ovs, match))
+        watch = SendFailureWatch().start()
+        links.start()
+        try:
+            cpu.start()
+            try:
+                print("READY", flush=True)
+                for line in sys.stdin:
+                    if line.strip() == "stop":
+                        break
+            finally:
+                cpu.stop()
+        finally:
+            links.stop()
+        sends = watch.stop()
+        result = {"links": (Path(tmp) / "links.csv").read_text(),
+                  "cpu": (Path(tmp) / "cpu.csv").read_text(),
+                  "send_failures": asdict(sends) if sends is not None else None,
+                  "ovs_pids": ovs, "missing": sorted(links.missing)}
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
