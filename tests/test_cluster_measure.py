@@ -176,3 +176,15 @@ def test_the_server_process_answers_ready_then_its_samples(tmp_path):
     got = read_links_csv(tmp_path / "links.csv")
     assert len(got) >= 2 and {r.intf for r in got} == {"lo"}
     assert result["cpu"].startswith("time,machine_busy_s")
+
+
+def test_agents_are_found_by_their_command_line_and_kept_once_seen(tmp_path):
+    from fabric.run.cluster import serverd
+    for pid, words in ((11, [b"python", b"-m", b"traffic.agent", b"--plan", b"/r/plan.json"]),
+                       (12, [b"python", b"-m", b"traffic.agent", b"--plan", b"/other/plan.json"]),
+                       (13, [b"sshd"])):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cmdline").write_bytes(b"\0".join(words) + b"\0")
+    (tmp_path / "stat").write_text("cpu 1 2 3\n")
+    assert serverd.pids_matching("--plan /r/plan.json", tmp_path) == [11]
+    assert serverd.pids_matching("", tmp_path) == []

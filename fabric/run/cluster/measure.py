@@ -151,10 +151,10 @@ class ClusterSampling:
         self._stopped = True
         results: dict[str, dict[str, Any]] = {}
         for proc in self.procs.values():
-            try:
+            try:   # communicate() below closes stdin
                 proc.stdin.write("stop\n")  # type: ignore[union-attr]
-                proc.stdin.close()  # type: ignore[union-attr]
-            except OSError:
+                proc.stdin.flush()  # type: ignore[union-attr]
+            except (OSError, ValueError):
                 pass
         for name, proc in self.procs.items():
             try:

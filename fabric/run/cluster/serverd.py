@@ -45,9 +45,18 @@ def pids_matching(text: str, proc: Path = Path("/proc")) -> list[int]:
     return out
 
 
-def groups(ovs: list[int], agents_match: str) -> Mapping[str, Iterable[int]]:
-    return {"ovs_vswitchd": ovs, "controller": [],
-            "agents": pids_matching(agents_match) if agents_match else []}
+class Groups:
+    """CpuSampler's groups on a server: its ovs-vswitchd, no controller, and every agent seen
+    so far (an agent that exited stays in its group: its last reading keeps the sum monotonic)."""
+
+    def __init__(self, ovs: list[int], agents_match: str):
+        self.ovs, self.match = ovs, agents_match
+        self.agents: set[int] = set()
+
+    def __call__(self) -> Mapping[str, Iterable[int]]:
+        if self.match:
+            self.agents.update(pids_matching(self.match))
+        return {"ovs_vswitchd": self.ovs, "controller": [], "agents": sorted(self.agents)}
 
 
 def main() -> int:
@@ -58,7 +67,7 @@ def main() -> int:
     ovs = ovs_vswitchd_pids()
     with tempfile.TemporaryDirectory(prefix="aifabric-measure-") as tmp:
         links = LinkSampler(None, Path(tmp) / "links.csv", dirs=dirs)
-        cpu = CpuSampler(Path(tmp) / "cpu.csv", lambda: groups(ovs, match))
+        cpu = CpuSampler(Path(tmp) / "cpu.csv", Groups(ovs, match))
         watch = SendFailureWatch().start()
         links.start()
         try:
