@@ -2,6 +2,7 @@
 servers' rows onto the head's clock, the verdict per server, the summary lines, the refusals."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from topologies.leafspine import build_leaf_spine
 from topologies.placement import place
 
 from fabric.analysis.fidelity import CpuSample
-from fabric.analysis.links import LinkSample, directions, read_links_csv
+from fabric.analysis.links import LinkSample, directions
 from fabric.analysis.ovsbuf import SendFailures
 from fabric.analysis.servers import assess_servers, cluster_layout
 from fabric.report.summary import format_fidelity
@@ -37,14 +38,11 @@ def test_each_direction_is_sampled_once_on_the_server_owning_its_switch():
         assert all(p.node_server[d.src] == server and d.intf.startswith(d.src + "-") for d in ds)
 
 
-def test_rows_move_onto_the_head_clock_and_merge_in_time_order():
-    a = "time,link,x\n10.0,l1-s1,1\n11.0,l1-s1,2\n12.0,torn"
-    b = "time,link,x\n10.4,l2-s1,7\nnot-a-time,l2-s1,8\n"
-    assert measure.shifted_rows(a, 0.5) == [["9.500000", "l1-s1", "1"], ["10.500000", "l1-s1", "2"],
-                                            ["11.500000", "torn"]]
-    merged = measure.merge_links({"a": a, "b": b}, {"a": 0.0, "b": 0.2})
-    assert [r[0] for r in merged] == ["10.000000", "10.200000", "11.000000", "12.000000"]
-    assert [r[1] for r in merged] == ["l1-s1", "l2-s1", "l1-s1", "torn"]
+def test_rows_move_onto_the_head_clock():
+    assert measure.shifted_row("10.0,l1-s1,1", 0.5) == ["9.500000", "l1-s1", "1"]
+    assert measure.shifted_row("10.4,l2-s1,7", -0.2) == ["10.600000", "l2-s1", "7"]
+    assert measure.shifted_row("not-a-time,l2-s1,8", 0.0) is None
+    assert measure.shifted_row("", 0.0) is None
 
 
 def test_send_failures_of_the_servers_add_up():
@@ -158,7 +156,7 @@ def test_capture_is_refused_in_cluster_mode_before_anything_is_built():
     assert "run.capture" in str(exc.value) and "cluster mode" in str(exc.value)
 
 
-def test_the_server_process_answers_ready_then_its_samples(tmp_path):
+def test_the_server_process_streams_its_samples_then_its_results():
     """serverd as a server runs it (here on this machine: /proc and /sys, no root needed)."""
     cfg = {"directions": [["a-b", "a", "b", "fabric", 10.0, "lo"],
                           ["a-c", "a", "c", "fabric", 10.0, "nosuch-eth9"]],
@@ -169,13 +167,21 @@ def test_the_server_process_answers_ready_then_its_samples(tmp_path):
     proc.stdin.write(json.dumps(cfg) + "\n")
     proc.stdin.flush()
     assert proc.stdout.readline().strip() == "READY"
-    out, _ = proc.communicate("stop\n", timeout=60)
-    result = json.loads(out.strip().splitlines()[-1])
+    lines: list[str] = []
+    while {x[:2] for x in lines} != {"L ", "C "}:     # both streamed before "stop"
+        lines.append(proc.stdout.readline())
+        assert lines[-1][:2] in ("L ", "C ") and len(lines) < 100, lines
+    proc.stdin.write("stop\n")
+    proc.stdin.close()
+    lines += proc.stdout.read().splitlines()
+    assert proc.wait(timeout=60) == 0
+    assert lines[-1].startswith("R ")
+    result = json.loads(lines[-1][2:])
     assert result["missing"] == ["nosuch-eth9"]
-    (tmp_path / "links.csv").write_text(result["links"])
-    got = read_links_csv(tmp_path / "links.csv")
-    assert len(got) >= 2 and {r.intf for r in got} == {"lo"}
-    assert result["cpu"].startswith("time,machine_busy_s")
+    links = [next(csv.reader([x[2:]])) for x in lines if x.startswith("L ")]
+    cpu = [next(csv.reader([x[2:]])) for x in lines if x.startswith("C ")]
+    assert len(links) >= 2 and {r[8] for r in links} == {"lo"} and len(links[0]) == 11
+    assert len(cpu) >= 2 and len(cpu[0]) == 7, lines
 
 
 def test_agents_are_found_by_their_command_line_and_kept_once_seen(tmp_path):

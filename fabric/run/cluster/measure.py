@@ -3,11 +3,12 @@
     head: ClusterSampling ──ssh──► server k: python -m fabric.run.cluster.serverd
           (config line, "stop")     samples ITS switch interfaces (links rows), its own
                                     ovs-vswitchd and agents (cpu rows), its OVS log
-    ◄── one JSON line at the end ── (send failures)
+    ◄── rows every 0.5 s, then its send failures ──
 
 The head writes what the servers measured into the run directory:
-    links.csv                  every server's rows, merged (the one-machine format, unchanged;
-                               times moved onto the head's clock by each server's measured offset)
+    links.csv                  every server's rows as they arrive (the one-machine format,
+                               unchanged; times moved onto the head's clock by each server's
+                               measured offset; rows of different servers interleave)
     servers/<name>/cpu.csv     the server's cpu.csv (its machine, its ovs-vswitchd, its agents)
     servers/<name>/measure.json  its OVS send failures, ovs-vswitchd pids, unread interfaces
 cpu.csv stays the head's own (the controller). fabric.analysis.servers judges each server.
@@ -21,7 +22,7 @@ import csv
 import io
 import json
 import logging
-import select
+import threading
 import shlex
 import subprocess
 import time
@@ -32,6 +33,7 @@ import networkx as nx
 
 from topologies import model
 
+from fabric.analysis.fidelity import COLUMNS as CPU_COLUMNS
 from fabric.analysis.links import COLUMNS as LINK_COLUMNS
 from fabric.analysis.links import Direction, directions
 from fabric.analysis.ovsbuf import SendFailures
@@ -61,26 +63,14 @@ def server_directions(graph: nx.Graph, node_server: Mapping[str, str]
     return out
 
 
-def shifted_rows(csv_text: str, offset_s: float) -> list[list[str]]:
-    """The data rows of a CSV text whose first column is an epoch time, moved by -offset_s
-    (a server's clock offset against the head's); a torn row is dropped."""
-    rows = list(csv.reader(io.StringIO(csv_text)))
-    out = []
-    for row in rows[1:]:
-        try:
-            out.append([f"{float(row[0]) - offset_s:.6f}", *row[1:]])
-        except (IndexError, ValueError):
-            continue
-    return out
-
-
-def merge_links(per_server: Mapping[str, str], offsets_s: Mapping[str, float]
-                ) -> list[list[str]]:
-    """links.csv rows of every server (their CSV texts), on the head's clock, in time order."""
-    rows = [r for name, text in per_server.items()
-            for r in shifted_rows(text, offsets_s.get(name, 0.0))]
-    rows.sort(key=lambda r: float(r[0]))
-    return rows
+def shifted_row(line: str, offset_s: float) -> list[str] | None:
+    """A CSV row whose first column is an epoch time, moved by -offset_s (a server's clock
+    offset against the head's); None for a torn row."""
+    try:
+        row = next(csv.reader([line]))
+        return [f"{float(row[0]) - offset_s:.6f}", *row[1:]]
+    except (StopIteration, IndexError, ValueError, csv.Error):
+        return None
 
 
 def merge_send_failures(found: Iterable[SendFailures | None]) -> SendFailures | None:
@@ -110,7 +100,9 @@ def by_server(interfaces: Sequence[str], node_server: Mapping[str, str]) -> dict
 
 class ClusterSampling:
     """One serverd per server for the workload (a context manager, like the one-machine
-    samplers); stop() writes links.csv and servers/<name>/ and sets `send_failures`."""
+    samplers). Their rows are appended to links.csv and servers/<name>/cpu.csv as they arrive
+    (the live view tails links.csv; a failed run keeps what was sampled); stop() collects the
+    last rows and each server's send failures (`send_failures`, all servers together)."""
 
     def __init__(self, net: Any, graph: nx.Graph, run_dir: Path, plan_file: Path):
         self.net, self.run_dir = net, run_dir
@@ -118,10 +110,19 @@ class ClusterSampling:
         self.match = f"--plan {plan_file}"
         self.offsets_s = {c.server: c.clock_offset_ms / 1000 for c in net.checks}
         self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.readers: dict[str, threading.Thread] = {}
+        self.ready: dict[str, threading.Event] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.started: set[str] = set()
         self.send_failures: SendFailures | None = None
+        self._lock = threading.Lock()
+        self._links: Any = None
         self._stopped = False
 
     def start(self) -> ClusterSampling:
+        self._links = open(self.run_dir / "links.csv", "w", newline="")  # noqa: SIM115
+        csv.writer(self._links).writerow(LINK_COLUMNS)
+        self._links.flush()
         try:
             for name, server in self.net.servers.items():
                 proc = server.popen(remote_python("fabric.run.cluster.serverd"))
@@ -132,70 +133,95 @@ class ClusterSampling:
                        "agents_match": self.match}
                 proc.stdin.write(json.dumps(cfg) + "\n")  # type: ignore[union-attr]
                 proc.stdin.flush()  # type: ignore[union-attr]
+                self.ready[name] = threading.Event()
+                self.readers[name] = threading.Thread(target=self._read, args=(name, proc),
+                                                      name=f"measure-{name}", daemon=True)
+                self.readers[name].start()
+            deadline = time.monotonic() + READY_TIMEOUT_S
             for name, proc in self.procs.items():
-                line = _readline(proc, READY_TIMEOUT_S)
-                if line.strip() != "READY":
+                self.ready[name].wait(max(0.0, deadline - time.monotonic()))
+                if name not in self.started:
                     from topologies.errors import RunError
                     raise RunError(f"cluster: the measuring process on {name} did not start: "
-                                   f"{(line + _stderr(proc)).strip()[-400:]}")
+                                   f"{_stderr(proc).strip()[-400:]}")
         except BaseException:
             self._kill()
+            self._close()
             raise
         return self
 
+    def _read(self, name: str, proc: subprocess.Popen[str]) -> None:
+        """One server's stream: rows into the run directory, then its results."""
+        offset = self.offsets_s.get(name, 0.0)
+        d = self.run_dir / SERVERS_DIR / name
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / "cpu.csv", "w", newline="") as cpu_file:
+            cpu = csv.writer(cpu_file)
+            cpu.writerow(CPU_COLUMNS)
+            for line in proc.stdout:  # type: ignore[union-attr]
+                tag, _, rest = line.rstrip("\n").partition(" ")
+                if tag == "READY":
+                    self.started.add(name)
+                    self.ready[name].set()
+                elif tag in ("L", "C"):
+                    row = shifted_row(rest, offset)
+                    if row is None:
+                        continue
+                    if tag == "C":
+                        cpu.writerow(row)
+                        cpu_file.flush()
+                    else:
+                        with self._lock:
+                            if self._links is not None:
+                                csv.writer(self._links).writerow(row)
+                                self._links.flush()
+                elif tag == "R":
+                    try:
+                        self.results[name] = json.loads(rest)
+                    except ValueError:
+                        log.error("%s: unreadable measurement results", name)
+        self.ready[name].set()   # ended: start() need not wait any longer
+
     def stop(self) -> SendFailures | None:
-        """Every server's last sample and results, merged into the run directory (what a
-        server did not deliver is missing, logged); safe to call twice."""
+        """Every server's last rows and results (what a server did not deliver is missing,
+        logged); safe to call twice."""
         if self._stopped:
             return self.send_failures
         self._stopped = True
-        results: dict[str, dict[str, Any]] = {}
         for proc in self.procs.values():
-            try:   # communicate() below closes stdin
+            try:
                 proc.stdin.write("stop\n")  # type: ignore[union-attr]
-                proc.stdin.flush()  # type: ignore[union-attr]
+                proc.stdin.close()  # type: ignore[union-attr]
             except (OSError, ValueError):
                 pass
-        for name, proc in self.procs.items():
-            try:
-                out, err = proc.communicate(timeout=RESULT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                log.error("no measurements from %s: no answer in %g s", name, RESULT_TIMEOUT_S)
-                continue
-            try:
-                results[name] = json.loads(out.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                log.error("no measurements from %s: %s", name, (err or out).strip()[-300:])
+        deadline = time.monotonic() + RESULT_TIMEOUT_S
+        for name, reader in self.readers.items():
+            reader.join(max(0.0, deadline - time.monotonic()))
+            if reader.is_alive() or name not in self.results:
+                log.error("no measurement results from %s: %s", name,
+                          "no answer" if reader.is_alive() else _stderr(self.procs[name])[-300:])
         self._kill()
-        self._write(results)
-        return self.send_failures
-
-    def _write(self, results: Mapping[str, Mapping[str, Any]]) -> None:
-        rows = merge_links({n: str(r.get("links", "")) for n, r in results.items()},
-                           self.offsets_s)
-        with open(self.run_dir / "links.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(LINK_COLUMNS)
-            w.writerows(rows)
+        self._close()
         found = []
-        for name, r in results.items():
-            d = self.run_dir / SERVERS_DIR / name
-            d.mkdir(parents=True, exist_ok=True)
-            cpu = str(r.get("cpu", ""))
-            head, _, _ = cpu.partition("\n")
-            with open(d / "cpu.csv", "w", newline="") as f:
-                f.write(head + "\n")
-                csv.writer(f).writerows(shifted_rows(cpu, self.offsets_s.get(name, 0.0)))
+        for name in self.procs:
+            r = self.results.get(name, {})
             sf = r.get("send_failures")
-            sends = SendFailures(dict(sf["by_interface"]), bool(sf["rate_limited"])) if sf else None
-            found.append(sends)
-            (d / "measure.json").write_text(json.dumps({
+            found.append(SendFailures(dict(sf["by_interface"]), bool(sf["rate_limited"]))
+                         if sf else None)
+            (self.run_dir / SERVERS_DIR / name / "measure.json").write_text(json.dumps({
                 "send_failures": sf, "ovs_vswitchd_pids": r.get("ovs_pids", []),
                 "unread_interfaces": r.get("missing", []),
                 "clock_offset_s": self.offsets_s.get(name, 0.0)}, indent=1))
             if r.get("missing"):
                 log.warning("%s: no counters for %s", name, ", ".join(r["missing"][:8]))
         self.send_failures = merge_send_failures(found)
+        return self.send_failures
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._links is not None:
+                self._links.close()
+                self._links = None
 
     def _kill(self) -> None:
         for proc in self.procs.values():
@@ -213,24 +239,13 @@ class ClusterSampling:
         self.stop()
 
 
-def _readline(proc: subprocess.Popen[str], timeout_s: float) -> str:
-    """A line of the process's stdout, '' on timeout or end."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.stdout is None:
-            return ""
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            return proc.stdout.readline()
-        if proc.poll() is not None:
-            return ""
-    return ""
-
-
 def _stderr(proc: subprocess.Popen[str]) -> str:
     if proc.poll() is None or proc.stderr is None:
         return ""
-    return proc.stderr.read()
+    try:
+        return proc.stderr.read()
+    except (OSError, ValueError):
+        return ""
 
 
 # ------------------------------------------------------------------------------ on the owner
