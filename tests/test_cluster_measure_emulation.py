@@ -7,12 +7,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from tests.test_cluster_emulation import Bed, summary_of
+from tests.test_cluster_emulation import Bed, bed_up, summary_of
 
 pytestmark = pytest.mark.emulation
 
@@ -20,18 +20,9 @@ FAILURE = '\n[[failure]]\nat_s = 0.8\nlink = ["l1", "s1"]\n'
 
 
 @pytest.fixture(scope="module")
-def testbed(tmp_path_factory: pytest.TempPathFactory) -> Bed:
-    if subprocess.run(["sh", "-c", "command -v sshd || test -x /usr/sbin/sshd"],
-                      capture_output=True).returncode:
-        pytest.fail("the cluster test bed needs openssh-server and sudo (.ci/run installs them)")
-    bed = Bed(tmp_path_factory.mktemp("clmeasure"), f"afm{os.getpid() % 10000}")
-    bed.sh("up", "2")
-    try:
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+    with bed_up(tmp_path_factory.mktemp("clmeasure"), f"afm{os.getpid() % 10000}") as bed:
         yield bed
-    finally:
-        bed.sh("down")
-        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert f"{bed.prefix}-" not in left
 
 
 def test_every_server_is_measured_and_judged(testbed: Bed, tmp_path: Path) -> None:
