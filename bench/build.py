@@ -45,6 +45,8 @@ def node_pids(net: Any) -> list[int]:
 
 def bare(graph: Any, dp: str) -> dict[str, float]:
     """Bare Mininet: same topology, links and datapath; nothing else."""
+    from fabric.run.pycompat import ensure_strict_version
+    ensure_strict_version()   # Mininet 2.3.0 imports distutils, gone in Python 3.12
     from mininet import log as mnlog
     from mininet.link import Link
     from mininet.net import Mininet

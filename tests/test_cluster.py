@@ -101,3 +101,47 @@ def test_one_server_cuts_nothing_and_ddc_places():
     ncps = [n for n, d in g.nodes(data=True) if d["role"] == "ncp"]
     assert sorted(p.node_server[n] for n in ncps) == ["a", "a", "b", "b"]
     assert any("cut links" in line for line in p.lines())
+
+
+# ------------------------------------------------------------------------------ clocks
+
+def test_flows_between_servers_are_timed_on_the_head_clock(tmp_path):
+    """Sender's start and receiver's end each move by their own server's offset: a server
+    clock 5 s ahead must not make a flow into it 5 s longer."""
+    from traffic.plan import Transfer, TrafficPlan
+    from traffic.records import collect
+    plan = TrafficPlan("x", 1, (Transfer(0, "h1", "h2", 100), Transfer(1, "h2", "h1", 100)))
+    (tmp_path / "h1.send.csv").write_text("id,src,dst,bytes,start,acked,error,sport,conn\n"
+                                          "0,h1,h2,100,100.0,101.5,,1,\n")
+    (tmp_path / "h2.recv.csv").write_text("id,src,dst,bytes,start,end\n0,h1,h2,100,100.0,106.0\n")
+    (tmp_path / "h2.send.csv").write_text("id,src,dst,bytes,start,acked,error,sport,conn\n"
+                                          "1,h2,h1,100,110.0,110.5,,1,\n")
+    (tmp_path / "h1.recv.csv").write_text("id,src,dst,bytes,start,end\n1,h2,h1,100,110.0,105.5\n")
+    one_clock = {r.flow_id: r.fct_s for r in collect(tmp_path, plan)}
+    assert one_clock == {0: pytest.approx(6.0), 1: pytest.approx(-4.5)}
+    fixed = {r.flow_id: r for r in collect(tmp_path, plan, {"h1": 0.0, "h2": 5.0})}
+    assert fixed[0].fct_s == pytest.approx(1.0) and fixed[1].fct_s == pytest.approx(0.5)
+    assert fixed[1].start == pytest.approx(105.0)   # on the head's clock
+
+
+@pytest.mark.parametrize("offset_ms, rtt_ms, corrected", [
+    (0.3, 1.0, 0.0),      # within half the round trip: not distinguishable from 0
+    (-0.4, 1.0, 0.0),
+    (2.0, 1.0, 2.0),
+    (-7.5, 0.2, -7.5),
+])
+def test_clock_correction_only_beyond_the_measurement_noise(offset_ms, rtt_ms, corrected):
+    from fabric.run.cluster.ssh import ServerCheck
+    check = ServerCheck("tb1", "10.0.0.1", offset_ms, rtt_ms, True, True)
+    assert check.clock_correction_ms == corrected
+
+
+def test_host_offsets_come_from_cluster_json(tmp_path):
+    import json
+    from fabric.run.cluster import host_clock_offsets
+    assert host_clock_offsets(tmp_path) == {}          # one machine: one clock
+    (tmp_path / "cluster.json").write_text(json.dumps({
+        "servers": [{"server": "a", "clock_correction_ms": 0.0},
+                    {"server": "b", "clock_correction_ms": 3.0}],
+        "placement": {"h1": "a", "h2": "b", "l1": "a"}}))
+    assert host_clock_offsets(tmp_path) == {"h1": 0.0, "h2": 0.003, "l1": 0.0}

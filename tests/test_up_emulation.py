@@ -74,11 +74,21 @@ class Terminal:
         subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
 
 
+def _running(pid: int) -> bool:
+    """True while `pid` has not exited. A zombie has exited: tmux (its parent, with
+    remain-on-exit) sometimes reaps it only at its next event, seen >60 s later on a busy machine."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _wait_gone(pid: int, timeout_s: float = 60) -> None:
     end = time.monotonic() + timeout_s
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < end:
+    while _running(pid) and time.monotonic() < end:
         time.sleep(0.2)
-    assert not Path(f"/proc/{pid}").exists(), f"fabric up (pid {pid}) is still running"
+    assert not _running(pid), f"fabric up (pid {pid}) is still running"
 
 
 def _start(tmp_path: Path) -> Terminal:

@@ -24,10 +24,11 @@ Rows are flushed as they happen, so a failed run leaves what it did on disk:
                        or a transfer's own): its handshake (connect() time) and TCP_INFO's
                        min_rtt/srtt/retransmits when it closed
 A send is offered at max(t0 + start_s, arrival of its `after` ids at this host) + gap_s.
-Times are time.time() epoch seconds: hosts share the machine's clock. `start` is stamped by the
-sender when it offers the message (before connect() for a transfer's own connection; when it
-joins a persistent connection's queue otherwise), `end` by the receiver when the message's
-last byte has been read. FCT = end - start in both cases.
+Times are time.time() epoch seconds: hosts share the machine's clock (hosts on several
+servers: the engine moves each host's times onto the head's clock, traffic.records.collect).
+`start` is stamped by the sender when it offers the message (before connect() for a transfer's
+own connection; when it joins a persistent connection's queue otherwise), `end` by the receiver
+when the message's last byte has been read. FCT = end - start in both cases.
 """
 
 from __future__ import annotations

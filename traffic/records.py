@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from traffic.plan import TrafficPlan
 
@@ -57,8 +57,13 @@ def _float(v: str | None) -> float | None:
         return None
 
 
-def collect(out_dir: str | Path, plan: TrafficPlan) -> list[FlowRecord]:
-    """Join DIR/*.recv.csv and DIR/*.send.csv with the plan (plan order)."""
+def collect(out_dir: str | Path, plan: TrafficPlan,
+            clock_offset_s: Mapping[str, float] | None = None) -> list[FlowRecord]:
+    """Join DIR/*.recv.csv and DIR/*.send.csv with the plan (plan order). `clock_offset_s`:
+    host -> seconds its clock is ahead of the reference clock (hosts on several machines):
+    `start` (the sender's clock) and `end` (the receiver's) are moved onto the reference clock,
+    so a flow between machines is timed on one clock."""
+    off = clock_offset_s or {}
     d = Path(out_dir)
     recv = _read_rows(d.glob('*.recv.csv'))
     send = _read_rows(d.glob('*.send.csv'))
@@ -69,6 +74,8 @@ def collect(out_dir: str | Path, plan: TrafficPlan) -> list[FlowRecord]:
         if start is None and r:
             start = _float(r.get('start'))
         end = _float(r.get('end')) if r else None
+        start = None if start is None else start - off.get(t.src, 0.0)
+        end = None if end is None else end - off.get(t.dst, 0.0)
         got = int(r['bytes']) if r and r.get('bytes', '').isdigit() else None
         complete = (r is not None and end is not None and start is not None
                     and got == t.size_bytes and r.get('src') == t.src and r.get('dst') == t.dst)

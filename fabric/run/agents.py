@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from topologies.errors import RunError
 from traffic import agent_protocol as proto
@@ -96,11 +96,14 @@ class AgentGroup:
             proc.stdin.flush()  # type: ignore[union-attr]
         self._wait_for({proto.CONNECTED}, timeout_s, check)
 
-    def go(self, start_delay_s: float) -> float:
-        """Release every agent at the same future instant t0 (shared clock); return t0."""
+    def go(self, start_delay_s: float, clock_offset_s: Mapping[str, float] | None = None) -> float:
+        """Release every agent at the same future instant t0 of the head's clock; return t0.
+        `clock_offset_s`: host -> how far its clock is ahead of the head's (cluster mode; one
+        machine: one clock), so each agent is told t0 on its own clock."""
         t0 = time.time() + start_delay_s
-        for proc in self.procs.values():
-            proc.stdin.write(proto.go(t0) + "\n")  # type: ignore[union-attr]
+        offsets = clock_offset_s or {}
+        for host, proc in self.procs.items():
+            proc.stdin.write(proto.go(t0 + offsets.get(host, 0.0)) + "\n")  # type: ignore[union-attr]
             proc.stdin.flush()  # type: ignore[union-attr]
         return t0
 

@@ -24,6 +24,7 @@ from topologies.queues import DEFAULT_MTU, graph_mtu
 from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
 from fabric.run import registry, voq
+from fabric.run.pycompat import ensure_strict_version
 from topologies.ddc import scheduled
 from topologies.errors import RunError
 from topologies.shaping import QueueClasses, plan_shaping
@@ -37,6 +38,7 @@ INIT_CWND = 10  # Linux default, stated explicitly so every kernel agrees
 
 def _mininet() -> Any:
     """Import Mininet lazily so the pure core never needs it."""
+    ensure_strict_version()   # Mininet 2.3.0 imports distutils, gone in Python 3.12
     try:
         from mininet import log as mnlog
         from mininet.link import Link

@@ -48,7 +48,8 @@ from fabric.run.live import LiveServer, start_live
 from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
-from fabric.run.cluster import cluster_network, measure, record_tunnels, remote_agent_prefix
+from fabric.run.cluster import (cluster_network, host_clock_offsets, measure, record_tunnels,
+                                remote_agent_prefix)
 from fabric.run.emulation import EmulatedNetwork
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
@@ -227,7 +228,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                     CpuSampler(run_dir / "cpu.csv", cpu_groups), \
                     PacketCapture(capture_interfaces(spec.run.capture, graph),
                                   run_dir / "capture"):  # links.csv, cpu.csv, capture/*.pcap
-                t0 = agents.go(spec.run.start_delay_s)
+                t0 = agents.go(spec.run.start_delay_s, host_clock_offsets(run_dir))
                 summary.t0 = t0
                 injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
                     failure_actions(spec.failures, graph, fab.name), t0,
@@ -301,7 +302,8 @@ def _finish(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: RunSumma
     """Collect whatever the agents wrote into flows.csv, then compute every metric from the run
     directory (fabric.analysis.analyse, the same as `fabric analyse`); write summary.json."""
     try:
-        records = collect(run_dir / "agents", plan) if (run_dir / "agents").exists() else []
+        records = (collect(run_dir / "agents", plan, host_clock_offsets(run_dir))
+                   if (run_dir / "agents").exists() else [])
         write_csv(records, run_dir / "flows.csv")
         # from flows.csv as written (its rounding too): `fabric analyse` gets the same numbers
         analyse(summary, spec, graph, plan, read_csv(run_dir / "flows.csv"), run_dir)

@@ -12,8 +12,8 @@ Modules: `ssh` (reaching servers: addresses, checks, clocks, reverse forwards), 
 (cluster.json, tunnel RTTs, the engine's entry points).
 """
 from fabric.run.cluster.network import ClusterNetwork
-from fabric.run.cluster.record import cluster_network, record_tunnels
+from fabric.run.cluster.record import cluster_network, host_clock_offsets, record_tunnels
 from fabric.run.cluster.ssh import Server, remote_agent_prefix, remote_python
 
-__all__ = ["ClusterNetwork", "Server", "cluster_network", "record_tunnels", "remote_agent_prefix",
+__all__ = ["ClusterNetwork", "Server", "cluster_network", "host_clock_offsets", "record_tunnels", "remote_agent_prefix",
            "remote_python"]

@@ -108,7 +108,7 @@ class ClusterSampling:
         self.net, self.run_dir = net, run_dir
         self.dirs = server_directions(graph, net.placement.node_server)
         self.match = f"--plan {plan_file}"
-        self.offsets_s = {c.server: c.clock_offset_ms / 1000 for c in net.checks}
+        self.offsets_s = {c.server: c.clock_correction_ms / 1000 for c in net.checks}
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self.readers: dict[str, threading.Thread] = {}
         self.ready: dict[str, threading.Event] = {}

@@ -31,6 +31,7 @@ from topologies.queues import graph_mtu
 
 from fabric.run.cluster.ssh import ReverseForwards, Server, ServerCheck, close_masters
 from fabric.run.emulation import EmulatedNetwork, _mininet
+from fabric.run.pycompat import ensure_strict_version
 from fabric.spec.cluster import ClusterSpec
 
 log = logging.getLogger("fabric.run.cluster")
@@ -40,6 +41,7 @@ DEV = re.compile(r"\bdev (\S+)")
 
 def _cluster_classes(ssh_config: str) -> tuple[Any, Any, Any]:
     """Cluster Edition's RemoteHost / RemoteOVSSwitch / link classes, fixed for this project."""
+    ensure_strict_version()   # Cluster Edition imports distutils, gone in Python 3.12
     try:
         from mininet.examples import cluster as ce
     except ImportError as exc:  # pragma: no cover - depends on the machine

@@ -47,7 +47,8 @@ def tunnel_rtts(placement: Placement, servers: dict[str, Server]) -> list[Tunnel
 def cluster_record(cluster: ClusterSpec, placement: Placement, checks: list[ServerCheck],
                    rtts: list[TunnelRtt]) -> dict[str, Any]:
     """What the run directory's cluster.json holds."""
-    return {"servers": [asdict(c) for c in checks], "tunnel": cluster.tunnel,
+    return {"servers": [{**asdict(c), "clock_correction_ms": c.clock_correction_ms}
+                        for c in checks], "tunnel": cluster.tunnel,
             "placement": dict(sorted(placement.node_server.items())),
             "load_mbps": placement.load_mbps,
             "cut": [{"link": f"{c.a}-{c.b}", "servers": [c.server_a, c.server_b],
@@ -85,6 +86,17 @@ def record_tunnels(net: Any, run_dir: Path) -> None:
     for r in rtts:
         log.info("tunnel %s (%s<->%s): extra RTT %s ms", r.link, r.server_a, r.server_b,
                  r.extra_rtt_ms)
+
+
+def host_clock_offsets(run_dir: Path) -> dict[str, float]:
+    """Host -> seconds its server's clock is ahead of the head's (its clock_correction_ms),
+    from the run's cluster.json; {} for a one-machine run (one clock)."""
+    path = run_dir / "cluster.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    by_server = {s["server"]: s.get("clock_correction_ms", 0.0) / 1000 for s in data["servers"]}
+    return {node: by_server.get(server, 0.0) for node, server in data["placement"].items()}
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -83,6 +83,13 @@ class ServerCheck:
     ovs: bool
     tunnel_ok: bool
 
+    @property
+    def clock_correction_ms(self) -> float:
+        """What the head subtracts from this server's timestamps: the measured offset, or 0
+        when the offset is within half the measuring round trip (the clocks cannot be told
+        apart: correcting by the measurement's own noise would add error, not remove it)."""
+        return self.clock_offset_ms if abs(self.clock_offset_ms) > self.rtt_ms / 2 else 0.0
+
 
 def check_servers(servers: list[Server], tunnel: str, max_skew_ms: float) -> list[ServerCheck]:
     """Reach every server, compare its clock with the head's (offset corrected by half the
