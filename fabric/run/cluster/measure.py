@@ -7,8 +7,8 @@
 
 The head writes what the servers measured into the run directory:
     links.csv                  every server's rows as they arrive (the one-machine format,
-                               unchanged; times moved onto the head's clock by each server's
-                               measured offset; rows of different servers interleave)
+                               unchanged; on the head's clock (each server's clock_correction_ms,
+                               as the flows); rows of different servers interleave)
     servers/<name>/cpu.csv     the server's cpu.csv (its machine, its ovs-vswitchd, its agents)
     servers/<name>/measure.json  its OVS send failures, ovs-vswitchd pids, unread interfaces
 cpu.csv stays the head's own (the controller). fabric.analysis.servers judges each server.
