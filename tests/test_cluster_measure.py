@@ -71,12 +71,15 @@ def fake_net(node_server, outputs=None):
 
 def test_failures_go_down_on_the_server_owning_each_interface():
     net, calls = fake_net({"l1": "a", "s1": "b", "h1": "a"})
-    assert measure.set_down_on_servers(net)(["l1-eth3", "s1-eth1", "h1-eth0"]) == ""
+    assert measure.set_links_on_servers(net)(["l1-eth3", "s1-eth1", "h1-eth0"]) == ""
     assert sorted((s, text) for s, _, text in calls) == [
         ("a", "link set dev l1-eth3 down\nlink set dev h1-eth0 down\n"),
         ("b", "link set dev s1-eth1 down\n")]
     with pytest.raises(ValueError):
-        measure.set_down_on_servers(net)(["l1-eth3; reboot"])
+        measure.set_links_on_servers(net)(["l1-eth3; reboot"])
+    calls.clear()
+    assert measure.set_links_on_servers(net, up=True)(["s1-eth1"]) == ""
+    assert calls == [("b", "ip -batch -", "link set dev s1-eth1 up\n")]
 
 
 def test_paths_are_traced_on_the_server_owning_the_switch():

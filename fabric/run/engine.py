@@ -232,7 +232,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                 summary.t0 = t0
                 injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
                     failure_actions(spec.failures, graph, fab.name), t0,
-                    measure.set_down_on_servers(net) if spec.cluster else None).start()
+                    measure.set_links_on_servers(net) if spec.cluster else None).start()
                 if live is not None:
                     live.state.watch(plan, run_dir / "agents", t0, paths)
                     live.state.add_source(_failure_events(injector))

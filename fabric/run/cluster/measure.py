@@ -260,18 +260,21 @@ def tracer_on_servers(net: Any) -> Any:
     return run
 
 
-def set_down_on_servers(net: Any) -> Any:
-    """fabric.run.failures' `set_down(interfaces)`: `ip -batch` on each owning server (both
-    ends of a link that crosses servers: its two tunnel devices go down); '' or the errors."""
-    def set_down(interfaces: Sequence[str]) -> str:
+def set_links_on_servers(net: Any, up: bool = False) -> Any:
+    """fabric.run.failures' `set_down(interfaces)` (up=False; `fabric up`'s restore: True):
+    `ip -batch` on each owning server (a link that crosses servers: its two tunnel devices);
+    '' or the errors."""
+    state = "up" if up else "down"
+
+    def set_links(interfaces: Sequence[str]) -> str:
         for name in interfaces:
             if not model.INTF_NAME.match(name):
                 raise ValueError(f"refusing to touch interface {name!r}")
         errors = []
         for server, intfs in by_server(interfaces, net.placement.node_server).items():
-            lines = "".join(f"link set dev {i} down\n" for i in intfs)
+            lines = "".join(f"link set dev {i} {state}\n" for i in intfs)
             res = net.servers[server].run("ip -batch -", input_text=lines)
             if res.returncode:
                 errors.append(f"{server}: {res.stderr.strip()}")
         return "; ".join(errors)
-    return set_down
+    return set_links
