@@ -2,6 +2,7 @@
 
     python -m controller.main --fabric FABRIC.json --policy ecmp --params '{}' \
         --port PORT --log LOGFILE [--run-dir DIR [--stats-interval-s 1]] [--watch-stdin]
+        [--nft-remote PREFIXES.json]
 
 Reads the fabric description, builds the policy (bad input: `ERROR <message>` on stdout, exit 2,
 before listening), then runs the os-ken app on 127.0.0.1:PORT only. stdout carries the protocol
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--run-dir", help="directory for port_stats.csv and the policy's reports")
     ap.add_argument("--stats-interval-s", type=float, default=1.0,
                     help="period of the port counter records in --run-dir (default 1 s)")
+    ap.add_argument("--nft-remote", help="JSON file: switch -> argv prefix that runs `nft` on "
+                    "the server owning it (cluster mode); other switches: here")
     ap.add_argument("--watch-stdin", action="store_true",
                     help="exit when stdin reaches EOF (the parent died)")
     return ap.parse_args(argv)
@@ -144,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
              os.getpid(), args.fabric, args.policy, args.params, args.port)
     try:
         graph, policy, recorder = load_inputs(args)
+        prefixes = load_nft_remote(args.nft_remote, graph)
     except (FabricError, OSError, ValueError, KeyError, TypeError) as exc:
         LOG.error("bad input: %s", exc)
         emit(protocol.ERROR, exc)
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGTERM, stop_now)
     signal.signal(signal.SIGINT, stop_now)
-    serve(args, graph, policy, recorder)
+    serve(args, graph, policy, recorder, prefixes)
     return 0  # not reached: serve() leaves through _exit
 
 
@@ -179,6 +183,23 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return graph, policy, recorder
 
 
+def load_nft_remote(path: str | None, graph: Any) -> dict[str, list[str]]:
+    """--nft-remote's map (switch -> argv prefix, e.g. `ssh ... root@server`), checked: every
+    key a switch of the fabric, every value a non-empty list of strings."""
+    if not path:
+        return {}
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError("--nft-remote: not a JSON object")
+    for sw, argv in data.items():
+        if sw not in graph or graph.nodes[sw].get("role") == "host":
+            raise ValueError(f"--nft-remote: {sw!r} is not a switch of the fabric")
+        if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+            raise ValueError(f"--nft-remote: {sw}: not a list of strings")
+    return data
+
+
 def configure_os_ken(port: int) -> None:
     """os-ken's config: listen on 127.0.0.1:port only, and notice closed connections."""
     from os_ken import cfg
@@ -194,16 +215,19 @@ def configure_os_ken(port: int) -> None:
     cfg.CONF.set_override("maximum_unreplied_echo_requests", ECHO_MAX_UNREPLIED)
 
 
-def serve(args: argparse.Namespace, graph: Any, policy: Any, recorder: Any) -> None:
+def serve(args: argparse.Namespace, graph: Any, policy: Any, recorder: Any,
+          nft_prefixes: dict[str, list[str]] | None = None) -> None:
     """Run the os-ken app until a signal (or stdin EOF with --watch-stdin) ends the process."""
     # app_manager first: importing os_ken.controller.controller first is a circular import.
     from os_ken.base.app_manager import AppManager
     import os_ken.controller.controller  # noqa: F401  registers the --ofp-* CLI options
 
     from controller import app, ofguard
+    from controller.nftables import NftTables
     ofguard.install()   # malformed or unexpected messages are logged and dropped, not parsed
     configure_os_ken(args.port)
-    app.configure(graph, policy, sys.stdout, recorder)
+    app.configure(graph, policy, sys.stdout, recorder,
+                  NftTables(prefixes=nft_prefixes) if nft_prefixes else None)
     LOG.info("policy %s ready for %d switches", policy.name, len(policy.dpid_to_switch))
     threading.Thread(target=watch_listener, args=(args.port,), name="listen-watch",
                      daemon=True).start()

@@ -23,7 +23,7 @@ import ipaddress
 import logging
 import subprocess
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from topologies.model import INTF_NAME, SWITCH_NAME
 
@@ -152,11 +152,13 @@ def delete_ruleset(switch: str) -> str:
     return f"table netdev {table}\ndelete table netdev {table}\n"
 
 
-def run_nft(text: str) -> None:
-    """Apply `text` with `nft -f -` (one atomic transaction); NftError with nft's message."""
+def run_nft(text: str, prefix: Sequence[str] = ()) -> None:
+    """Apply `text` with `nft -f -` (one atomic transaction); NftError with nft's message.
+    `prefix`: argv that runs `nft` elsewhere, e.g. the ssh command of the server owning the
+    switch in cluster mode (fabric.run.cluster.ddc); empty: here."""
     try:
-        res = subprocess.run(["nft", "-f", "-"], input=text, capture_output=True, text=True,
-                             timeout=10)
+        res = subprocess.run([*prefix, "nft", "-f", "-"], input=text, capture_output=True,
+                             text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NftError(f"cannot run nft: {exc}") from None
     if res.returncode:
@@ -165,21 +167,34 @@ def run_nft(text: str) -> None:
 
 class NftTables:
     """What the controller has applied per switch; applies only changes. The runner is
-    injectable so the bookkeeping is testable without root."""
+    injectable so the bookkeeping is testable without root. `prefixes`: per switch, the argv
+    prefix that reaches the machine owning it (cluster mode: its server's ssh command); a
+    switch without one is applied here, by `runner`."""
 
-    def __init__(self, runner: Callable[[str], None] = run_nft):
+    def __init__(self, runner: Callable[[str], None] = run_nft,
+                 prefixes: Mapping[str, Sequence[str]] | None = None,
+                 remote: Callable[[str, Sequence[str]], None] = run_nft):
         self.runner = runner
+        self.remote = remote
+        self.prefixes = {k: tuple(v) for k, v in (prefixes or {}).items()}
         self.applied: dict[str, str] = {}
+
+    def _apply(self, switch: str, text: str) -> None:
+        prefix = self.prefixes.get(switch)
+        if prefix:
+            self.remote(text, prefix)
+        else:
+            self.runner(text)
 
     def sync(self, switch: str, text: str | None) -> bool:
         """Make the switch's table `text` (None: no table). True if anything was applied."""
         if text == self.applied.get(switch):
             return False
         if text is None:
-            self.runner(delete_ruleset(switch))
+            self._apply(switch, delete_ruleset(switch))
             del self.applied[switch]
         else:
-            self.runner(text)
+            self._apply(switch, text)
             self.applied[switch] = text
         LOG.info("nft table %s%s %s", TABLE_PREFIX, switch,
                  "removed" if text is None else "applied")

@@ -50,6 +50,7 @@ class ControllerProcess:
         self.log_path = Path(log_path)
         self.port = port if port is not None else free_port()
         self.debug = debug
+        self.nft_remote: Path | None = None  # cluster mode: switch -> argv prefix (JSON file)
         self.events: list[tuple[float, str, str]] = []  # (monotonic time, kind, argument)
         self.ofp_errors: list[str] = []
         self._proc: subprocess.Popen[str] | None = None
@@ -72,6 +73,8 @@ class ControllerProcess:
         if self.run_dir is not None:
             cmd += ["--run-dir", str(self.run_dir),
                     "--stats-interval-s", f"{self.stats_interval_s:g}"]
+        if self.nft_remote is not None:
+            cmd += ["--nft-remote", str(self.nft_remote)]
         return cmd + (["--debug"] if self.debug else [])
 
     def start(self) -> ControllerProcess:

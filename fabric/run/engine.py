@@ -16,7 +16,7 @@ import logging
 import shutil
 import signal
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -50,6 +50,7 @@ from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
 from fabric.run.cluster import (cluster_network, host_clock_offsets, measure, record_tunnels,
                                 remote_agent_prefix)
+from fabric.run.cluster import ddc as cluster_ddc
 from fabric.run.emulation import EmulatedNetwork
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
 from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
@@ -164,6 +165,9 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
     network: Any = partial(cluster_network, cluster, run_dir) if cluster else EmulatedNetwork
     ctl, net = make_fabric(graph, fab.policy, fab.policy_params, datapath, run_dir, run_dir,
                            slow_start_after_idle=slow_start_after_idle, network=network)
+    if cluster:   # each switch's nft ruleset goes to its server (fabric.run.cluster.ddc)
+        ctl.nft_remote = cluster_ddc.write_nft_routes(net, run_dir)
+        cluster_ddc.register_names(net)   # VOQ devices, nft tables: for `fabric clean`
     try:
         bring_up(ctl, net)
         phases["build_s"] = time.monotonic() - t
@@ -172,14 +176,27 @@ def running_fabric(fab: FabricSpec, graph: nx.Graph, run_dir: Path, datapath: st
         t = time.monotonic()
         ctl.wait_ready(timeout_s=ready_timeout_s(graph))
         phases["controller_ready_s"] = time.monotonic() - t
-        pids = {h: net.host(h).pid for h in model.hosts(graph)}
-        # a scheduled DDC's credit loop, and its egress resequencer (reassembly)
-        with voq.scheduling(graph, run_dir), reseqd.reassembly(graph, pids, run_dir):
+        # a scheduled DDC's credit loop, and its egress resequencer (reassembly); in cluster
+        # mode the VOQs and the resequencers are on the servers
+        schedule: AbstractContextManager[Any]
+        reassemble: AbstractContextManager[Any]
+        if cluster:
+            schedule = voq.scheduling(graph, run_dir,
+                                      partial(cluster_ddc.credit_devices, net, run_dir))
+            reassemble = cluster_ddc.reassembly(net, graph, run_dir)
+        else:
+            schedule = voq.scheduling(graph, run_dir)
+            reassemble = reseqd.reassembly(graph, {h: net.host(h).pid for h in
+                                                   model.hosts(graph)}, run_dir)
+        with schedule, reassemble:
             yield ctl, net
     finally:
         t = time.monotonic()
+        # cluster: the controller first, so it cannot re-apply an nft table on a server
+        # (a port going down while the network stops) after the servers were cleaned
+        steps = (ctl.stop, net.stop) if cluster else (net.stop, ctl.stop)
         try:
-            _teardown(net.stop, ctl.stop, cleanup.remove_nft_tables)  # last: the nft tables
+            _teardown(*steps, cleanup.remove_nft_tables)  # last: the nft tables
         finally:
             phases["teardown_s"] = phases.get("teardown_s", 0.0) + time.monotonic() - t
 

@@ -8,7 +8,9 @@ Statistics go to `stats_path` as JSON every `stats_interval_s` (marked partial) 
 SIGTERM/SIGINT: rules removed, held packets released in order, sockets closed, final stats.
 
 The engine starts it with `start_resequencer(...)` and stops it with `.stop()`; standalone:
-`python -m fabric.run.reseqd CONFIG.json` (config: ReseqConfig.to_json's format).
+`python -m fabric.run.reseqd CONFIG.json [--until-eof]` (config: ReseqConfig.to_json's format;
+--until-eof: also stop when stdin reaches EOF, as when it runs on a cluster server over ssh and
+the head closes the session or dies: fabric.run.cluster.ddc).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import networkx as nx
 
@@ -136,8 +138,9 @@ class _Host:
 class Daemon:
     """The process's state: every host's queue and resequencer."""
 
-    def __init__(self, config: ReseqConfig):
+    def __init__(self, config: ReseqConfig, until_eof: bool = False):
         self.config = config
+        self.until_eof = until_eof
         self.hosts: list[_Host] = []
         self.stop = False
         self.started = time.monotonic()
@@ -196,6 +199,8 @@ class Daemon:
         sel = selectors.DefaultSelector()
         for h in self.hosts:
             sel.register(h.queue.fileno(), selectors.EVENT_READ, h)
+        if self.until_eof:
+            sel.register(sys.stdin.fileno(), selectors.EVENT_READ, None)
         interval = self.config.stats_interval_s
         next_stats = time.monotonic() + interval
         try:
@@ -209,6 +214,11 @@ class Daemon:
                         wake = d
                 for key, _ in sel.select(max(0.0, wake - now)):
                     h = key.data
+                    if h is None:   # stdin (--until-eof): EOF ends the service
+                        if not os.read(key.fd, 4096):
+                            self.stop = True
+                            sel.unregister(key.fd)
+                        continue
                     self._service(h, time.monotonic())
                     if h.reseq.n_held:
                         holding.add(h)
@@ -273,15 +283,17 @@ def _run(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    until_eof = "--until-eof" in args
+    args = [a for a in args if a != "--until-eof"]
     if len(args) != 1:
-        print("usage: python -m fabric.run.reseqd CONFIG.json", file=sys.stderr)
+        print("usage: python -m fabric.run.reseqd CONFIG.json [--until-eof]", file=sys.stderr)
         return 2
     config = ReseqConfig.from_json(Path(args[0]).read_text())
     try:  # a data-path element, like ovs-vswitchd (which runs at nice -10): not a background job
         os.setpriority(os.PRIO_PROCESS, 0, NICE)
     except OSError:
         pass
-    daemon = Daemon(config)
+    daemon = Daemon(config, until_eof)
 
     def on_signal(signum: int, frame: object) -> None:
         daemon.stop = True
@@ -303,15 +315,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class ResequencerProcess:
-    """A running resequencer (start_resequencer); stop() ends it and returns its statistics."""
+    """A running resequencer (start_resequencer); stop() ends it and returns its statistics.
+    `eof_stops`: the process is asked to stop by closing its stdin (it runs --until-eof behind
+    an ssh session, where a signal would end the session, not the process); `log_path`: where
+    its stderr goes when it was piped."""
 
-    def __init__(self, proc: subprocess.Popen[str], stats_path: Path):
+    def __init__(self, proc: subprocess.Popen[str], stats_path: Path, eof_stops: bool = False,
+                 log_path: Path | None = None):
         self.proc, self.stats_path = proc, stats_path
+        self.eof_stops, self.log_path = eof_stops, log_path
 
     def stop(self, timeout_s: float = 10.0) -> dict[str, Any] | None:
-        """SIGTERM, wait (SIGKILL after timeout_s); the final statistics, None if unreadable."""
+        """SIGTERM (or EOF on its stdin), wait (SIGKILL after timeout_s); the final statistics,
+        None if unreadable."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if self.eof_stops and self.proc.stdin is not None:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+            else:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -319,32 +343,53 @@ class ResequencerProcess:
                 self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
+        if self.proc.stderr:
+            err = self.proc.stderr.read()
+            self.proc.stderr.close()
+            if self.log_path is not None and err:
+                self.log_path.write_text(err)
         try:
             return json.loads(self.stats_path.read_text())
         except (OSError, ValueError):
             return None
 
 
-def start_resequencer(run_dir: Path, hosts: list[ReseqHost], sources: dict[str, str],
-                      params: ReseqParams | None = None, ready_timeout_s: float = 15.0,
-                      ) -> ResequencerProcess:
-    """Start the process for these hosts (their namespaces must exist); returns once every
-    queue is bound and every rule is in, so packets sent from now on are resequenced. Writes
-    reseq.json (config), reseq_stats.json (statistics) and reseq.log into run_dir. RunError if it fails."""
-    run_dir = Path(run_dir)
-    stats_path = run_dir / "reseq_stats.json"
-    config = ReseqConfig(tuple(hosts), dict(sources), str(stats_path), params or ReseqParams())
-    cfg_path = run_dir / "reseq.json"
-    cfg_path.write_text(config.to_json())
+def _local_launch(argv: list[str], log_path: Path) -> subprocess.Popen[str]:
+    """The daemon as a child of this process (python -m fabric.run.reseqd ARGS)."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(run_dir / "reseq.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "fabric.run.reseqd", str(cfg_path)],
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "fabric.run.reseqd", *argv],
                                 stdout=subprocess.PIPE, stderr=log, text=True, env=env,
                                 start_new_session=True)
-    registry.register(pids=[proc.pid])
-    handle = ResequencerProcess(proc, stats_path)
+
+
+Launcher = Callable[[list[str], Path], "subprocess.Popen[str]"]
+
+
+def start_resequencer(run_dir: Path, hosts: list[ReseqHost], sources: dict[str, str],
+                      params: ReseqParams | None = None, ready_timeout_s: float = 15.0,
+                      name: str = "reseq", launch: Launcher | None = None,
+                      ) -> ResequencerProcess:
+    """Start the process for these hosts (their namespaces must exist); returns once every
+    queue is bound and every rule is in, so packets sent from now on are resequenced. Writes
+    <name>.json (config), <name>_stats.json (statistics) and <name>.log into run_dir. RunError
+    if it fails. `launch(args, log_path)`: starts `python -m fabric.run.reseqd ARGS` elsewhere
+    (cluster mode: on a server, over ssh, with --until-eof; its stderr piped); default here."""
+    run_dir = Path(run_dir)
+    stats_path = run_dir / f"{name}_stats.json"
+    config = ReseqConfig(tuple(hosts), dict(sources), str(stats_path), params or ReseqParams())
+    cfg_path = run_dir / f"{name}.json"
+    cfg_path.write_text(config.to_json())
+    log_path = run_dir / f"{name}.log"
+    if launch is None:
+        proc = _local_launch([str(cfg_path)], log_path)
+        registry.register(pids=[proc.pid])
+        handle = ResequencerProcess(proc, stats_path)
+    else:
+        proc = launch([str(cfg_path), "--until-eof"], log_path)
+        handle = ResequencerProcess(proc, stats_path, eof_stops=True, log_path=log_path)
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -353,9 +398,10 @@ def start_resequencer(run_dir: Path, hosts: list[ReseqHost], sources: dict[str, 
     line = proc.stdout.readline().strip() if ok else ""
     if line != "ready":
         handle.stop()
-        raise RunError(f"resequencer did not start: {line or 'no answer'}")
+        detail = log_path.read_text().strip()[-300:] if log_path.exists() else ""
+        raise RunError(f"resequencer {name} did not start: {line or 'no answer'}"
+                       + (f" ({detail})" if detail else ""))
     return handle
-
 
 
 def hosts_from_model(graph: nx.Graph, host_pids: Mapping[str, int]

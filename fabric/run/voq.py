@@ -29,7 +29,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import networkx as nx
 
@@ -41,7 +41,7 @@ from topologies.queues import frame_bytes, graph_mtu
 from topologies.shaping import htb_burst_bytes, voq_class_minor, voq_lines
 
 from fabric.run import registry
-from fabric.run.tcnl import NetlinkError, TcNetlink
+from fabric.run.tcnl import ClassStats, NetlinkError, TcNetlink
 
 log = logging.getLogger("fabric.run.voq")
 RATE_CHANGE = 0.02    # a class is changed when its rate moves by more than this fraction
@@ -67,20 +67,29 @@ def device_names(graph: nx.Graph) -> list[str]:
     return [i for ncp in model.switches(graph, "ncp") for i in voq_intfs(ncp)]
 
 
-def create(graph: nx.Graph, workdir: Path) -> None:
-    """Create and shape every NCP's VOQ veth pair (before the controller programs the NCPs:
-    their nft tables name these devices)."""
-    registry.register(interfaces=device_names(graph))   # before they exist (fabric clean)
+def voq_config(graph: nx.Graph, ncps: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """`ip -batch` and `tc -batch` lines that create and shape the VOQ veth pairs of these
+    NCPs (default: every NCP); pure (cluster mode sends each server its NCPs' lines)."""
     mtu = graph_mtu(graph)
     table = voq_table(graph)
     ip_lines, tc_lines = [], []
-    for ncp, dsts in table.items():
+    for ncp in (table if ncps is None else ncps):
+        dsts = table[ncp]
         vq, vs = voq_intfs(ncp)
         ip_lines += [f"link add {vq} mtu {mtu} type veth peer name {vs} mtu {mtu}",
                      f"link set {vq} up", f"link set {vs} up"]
         rate = max(model.host_rate_mbps(graph, h) for h in dsts)
         tc_lines += voq_lines(vq, [graph.nodes[h]["ip"] for h in dsts], rate,
                               int(graph.graph["params"]["egress_queue_packets"]), mtu)
+    return ip_lines, tc_lines
+
+
+def create(graph: nx.Graph, workdir: Path) -> None:
+    """Create and shape every NCP's VOQ veth pair (before the controller programs the NCPs:
+    their nft tables name these devices)."""
+    registry.register(interfaces=device_names(graph))   # before they exist (fabric clean)
+    table = voq_table(graph)
+    ip_lines, tc_lines = voq_config(graph)
     cfg = Path(workdir) / "netcfg"
     cfg.mkdir(parents=True, exist_ok=True)
     (cfg / "voq.ip").write_text("\n".join(ip_lines) + "\n")
@@ -108,18 +117,59 @@ def remove(graph: nx.Graph) -> None:
                 break
 
 
-class CreditLoop:
-    """The credit allocator running on a thread beside the emulation."""
+RateChange = tuple[str, int, float]   # (NCP, class handle, new rate in bytes/s)
 
-    def __init__(self, graph: nx.Graph, run_dir: Path, interval_s: float):
+
+class VoqDevices(Protocol):
+    """Where the VOQ classes live: read every NCP's class counters, change class rates."""
+
+    def open(self) -> None: ...
+
+    def read(self) -> dict[str, list[ClassStats]]: ...
+
+    def set_rates(self, changes: list[RateChange], burst: int, quantum: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalVoqs:
+    """The NCPs' VOQ devices on this machine, over one rtnetlink socket."""
+
+    def __init__(self, ncps: list[str]):
+        self.ifindex = {ncp: socket.if_nametoindex(voq_intfs(ncp)[0]) for ncp in ncps}
+        self._nl: TcNetlink | None = None
+
+    def open(self) -> None:
+        self._nl = TcNetlink()
+
+    def read(self) -> dict[str, list[ClassStats]]:
+        assert self._nl is not None
+        return {ncp: self._nl.classes(idx) for ncp, idx in self.ifindex.items()}
+
+    def set_rates(self, changes: list[RateChange], burst: int, quantum: int) -> None:
+        assert self._nl is not None
+        for ncp, handle, rate in changes:
+            self._nl.set_htb_rate(self.ifindex[ncp], handle, HTB_ROOT, rate, burst, quantum)
+
+    def close(self) -> None:
+        if self._nl is not None:
+            self._nl.close()
+            self._nl = None
+
+
+class CreditLoop:
+    """The credit allocator running on a thread beside the emulation. `devices`: where the
+    VOQs are (default: this machine; cluster mode: fabric.run.cluster.ddc, on the servers)."""
+
+    def __init__(self, graph: nx.Graph, run_dir: Path, interval_s: float,
+                 devices: VoqDevices | None = None):
         self.graph = graph
         self.interval_s = interval_s
         self.csv_path = Path(run_dir) / "credits.csv"
         table = voq_table(graph)
         self.classes: dict[Voq, int] = {}     # VOQ -> class handle
-        self.ifindex: dict[str, int] = {}
+        self.devices: VoqDevices = devices or LocalVoqs(list(table))
         for ncp, dsts in table.items():
-            self.ifindex[ncp] = socket.if_nametoindex(voq_intfs(ncp)[0])
             for i, dst in enumerate(dsts):
                 self.classes[(ncp, dst)] = HTB_ROOT | voq_class_minor(i)
         port = {h: model.host_rate_mbps(graph, h) * 1e6 / 8 for h in model.hosts(graph)}
@@ -136,12 +186,15 @@ class CreditLoop:
         self.cpu_s = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._nl: TcNetlink | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> CreditLoop:
-        self._nl = TcNetlink()
-        self._read()  # baseline counters
+        self.devices.open()
+        try:
+            self._read()  # baseline counters
+        except BaseException:
+            self.devices.close()
+            raise
         self._thread = threading.Thread(target=self._run, name="credits", daemon=True)
         self._thread.start()
         return self
@@ -150,9 +203,7 @@ class CreditLoop:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._nl is not None:
-            self._nl.close()
-            self._nl = None
+        self.devices.close()
         return self.stats()
 
     def stats(self) -> dict[str, Any]:
@@ -167,10 +218,9 @@ class CreditLoop:
     # ------------------------------------------------------------ the loop
     def _read(self) -> dict[Voq, tuple[int, int, int, int]]:
         """VOQ -> (sent bytes, overlimits, drops, backlog bytes) now."""
-        assert self._nl is not None
         by_handle: dict[tuple[str, int], tuple[int, int, int, int]] = {}
-        for ncp, idx in self.ifindex.items():
-            for c in self._nl.classes(idx):
+        for ncp, classes in self.devices.read().items():
+            for c in classes:
                 by_handle[(ncp, c.handle)] = (c.sent_bytes, c.overlimits, c.drops, c.backlog_bytes)
         now = {v: by_handle[(v[0], h)] for v, h in self.classes.items() if (v[0], h) in by_handle}
         if not self.first:
@@ -221,14 +271,17 @@ class CreditLoop:
             self.counters[v] = (sent, over, drops)
             self.max_backlog = max(self.max_backlog, backlog)
         self.ticks += 1
-        assert self._nl is not None
+        changes: list[tuple[Voq, float]] = []
         for v, rate in self.allocator.decide(samples, dt).items():
             old = self.rates[v]
             if abs(rate - old) > RATE_CHANGE * old:
-                self._nl.set_htb_rate(self.ifindex[v[0]], self.classes[v], HTB_ROOT, rate,
-                                      self.burst, self.quantum)
+                changes.append((v, rate))
+        if changes:
+            self.devices.set_rates([(v[0], self.classes[v], r) for v, r in changes], self.burst,
+                                   self.quantum)
+            for v, rate in changes:
                 self.rates[v] = rate
-                self.changes += 1
+            self.changes += len(changes)
         return samples
 
 
@@ -248,15 +301,20 @@ def record_ddc(run_dir: Path, key: str, section: dict[str, Any]) -> None:
 
 
 @contextmanager
-def scheduling(graph: nx.Graph, run_dir: Path) -> Iterator[CreditLoop | None]:
+def scheduling(graph: nx.Graph, run_dir: Path,
+               devices: Callable[[], VoqDevices] | None = None) -> Iterator[CreditLoop | None]:
     """The credit loop running while the block runs (a scheduled DDC; else nothing); its
-    statistics go to run_dir/ddc.json when it stops, whatever happened in the block."""
+    statistics go to run_dir/ddc.json when it stops, whatever happened in the block.
+    `devices`: makes where the VOQs are (default: this machine)."""
     if not scheduled(graph):
         yield None
         return
-    loop = CreditLoop(graph, run_dir, graph.graph["params"]["credit_interval_ms"] / 1000)
+    loop = CreditLoop(graph, run_dir, graph.graph["params"]["credit_interval_ms"] / 1000,
+                      devices() if devices is not None else None)
     loop.start()
     try:
         yield loop
     finally:
-        record_ddc(run_dir, "credits", loop.stop())
+        stats = loop.stop()
+        extra = getattr(loop.devices, "stats", None)
+        record_ddc(run_dir, "credits", {**stats, **(extra() if extra else {})})

@@ -29,6 +29,7 @@ from topologies.mininet_topo import ModelTopo
 from topologies.placement import Placement
 from topologies.queues import graph_mtu
 
+from fabric.run.cluster.ddc import create_voqs, remove_on_servers
 from fabric.run.cluster.ssh import ReverseForwards, Server, ServerCheck, close_masters
 from fabric.run.emulation import EmulatedNetwork, _mininet
 from fabric.run.pycompat import ensure_strict_version
@@ -155,6 +156,7 @@ class ClusterNetwork(EmulatedNetwork):
                            autoSetMacs=False, autoStaticArp=False, build=False,
                            waitConnected=False)
         self.net.build()
+        create_voqs(self)   # a scheduled DDC's VOQs, before its NCPs' nft tables name them
         self.net.start()
         from topologies.shaping import plan_shaping
         shaping = plan_shaping(self.graph, self.classes)
@@ -242,6 +244,7 @@ class ClusterNetwork(EmulatedNetwork):
                 removed += [f"{name}: {line}" for line in res.stdout.split("\n") if line]
             except (subprocess.TimeoutExpired, OSError) as exc:
                 log.error("cleaning %s failed: %s", name, exc)
+        removed += remove_on_servers(self)   # VOQ devices, nft tables (spray, ddc)
         if removed:
             log.info("cluster leftovers removed: %s", "; ".join(removed))
         return removed
