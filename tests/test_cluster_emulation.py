@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -84,12 +86,13 @@ class Bed:
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, **kw)  # type: ignore[call-overload]
 
 
-@pytest.fixture(scope="module")
-def testbed(tmp_path_factory: pytest.TempPathFactory) -> Bed:
+@contextmanager
+def bed_up(tmp: Path, prefix: str) -> Iterator[Bed]:
+    """A 2-server test bed under `prefix` (each test module its own), down afterwards."""
     if subprocess.run(["sh", "-c", "command -v sshd || test -x /usr/sbin/sshd"],
                       capture_output=True).returncode:
         pytest.fail("the cluster test bed needs openssh-server and sudo (.ci/run installs them)")
-    bed = Bed(tmp_path_factory.mktemp("cluster"), f"aft{os.getpid() % 10000}")
+    bed = Bed(tmp, prefix)
     bed.sh("up", "2")
     try:
         yield bed
@@ -97,6 +100,12 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Bed:
         bed.sh("down")
         left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert f"{bed.prefix}-" not in left
+
+
+@pytest.fixture(scope="module")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+    with bed_up(tmp_path_factory.mktemp("cluster"), f"aft{os.getpid() % 10000}") as bed:
+        yield bed
 
 
 def summary_of(proc: subprocess.Popen[str], timeout: float = 600) -> dict:

@@ -26,7 +26,7 @@ from topologies.errors import SpecError
 from traffic.plan import TrafficPlan
 from traffic.records import FlowRecord, read_csv
 
-from fabric.analysis import capture, fidelity, ideal, metrics, transport
+from fabric.analysis import capture, fidelity, ideal, metrics, servers, transport
 from fabric.analysis import workloads as workload_metrics
 from fabric.analysis.failures import impact
 from fabric.analysis.paths import read_paths, run_collisions
@@ -107,8 +107,10 @@ def _against_ideal(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: R
     except Exception:
         log.exception("ideal model failed")
     try:
-        summary.fidelity = fidelity.assess_run(run_dir, graph, plan, summary.policy, busy, peak,
-                                               summary.datapath, delivery)
+        # a cluster run: a verdict per server (fabric.analysis.servers), else the machine's
+        summary.fidelity = (servers.assess_run(run_dir, graph, plan, summary.policy, busy)
+                            or fidelity.assess_run(run_dir, graph, plan, summary.policy, busy,
+                                                   peak, summary.datapath, delivery))
     except Exception:
         log.exception("fidelity assessment failed")
 

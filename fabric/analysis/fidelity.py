@@ -249,6 +249,21 @@ def ovs_rx_drops(samples: Iterable[LinkSample]) -> int:
 
 
 @dataclass
+class ServerFidelity:
+    """One server's verdict in cluster mode: assess() over its CPU (its machine, its
+    ovs-vswitchd, its agents) and the directions leaving its switches."""
+    server: str
+    faithful: bool
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    cpu: CpuStats | None = None
+    busy_links: int = 0                 # directions judged
+    kernel_dropped: int = 0
+    ovs_rx_dropped: int = 0
+    send_failures: int | None = None    # OVS's logged send failures (None: log unreadable)
+
+
+@dataclass
 class Fidelity:
     """The verdict on one run (summary field `fidelity`)."""
     faithful: bool
@@ -258,6 +273,8 @@ class Fidelity:
     busy_links: list[LinkCheck] = field(default_factory=list)
     kernel_dropped: int = 0
     ideal_peak_forwarding_mbps: float | None = None   # fabric.ideal: switch egress at its peak
+    # cluster mode (fabric.analysis.servers): each server's own verdict; faithful only if all are
+    servers: list[ServerFidelity] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=lambda: {
         "window_s": WINDOW_S, "cpu_saturated": CPU_SATURATED, "ovs_core_limit": OVS_CORE_LIMIT,
         "link_shortfall": LINK_SHORTFALL, "ideal_busy_min_s": IDEAL_BUSY_MIN_S,
@@ -267,9 +284,12 @@ class Fidelity:
 def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
            busy: Mapping[tuple[str, str], float],
            neighbours: Mapping[tuple[str, str], Iterable[tuple[str, str]]] | None = None,
-           frame_bytes: int = WIRE_FRAME_BYTES) -> Fidelity:
+           frame_bytes: int = WIRE_FRAME_BYTES,
+           context: Sequence[LinkSample] | None = None) -> Fidelity:
     """The verdict (rules in the module docstring); `frame_bytes`: a full frame at the fabric's
-    MTU (turns link bytes into a packet estimate for the kernel-drop share).
+    MTU (turns link bytes into a packet estimate for the kernel-drop share); `context`: the
+    samples a neighbour's utilisation is read from (default `links`; a cluster server's
+    neighbours may be on other servers).
 
     busy: directions to check -> the ideal utilisation while active (IdealResult.
     active_utilisation of its busy_links, limited to directions whose ideal load does not depend
@@ -289,7 +309,7 @@ def assess(cpu: Sequence[CpuSample], links: Sequence[LinkSample],
     if not checks:
         warnings.append(f"no busy link was active for {MEASURED_MIN_S:g} s: link rates not "
                         "checked")
-    best = best_utilisation(links)
+    best = best_utilisation(links if context is None else context)
 
     def explained(c: LinkCheck) -> bool:
         return any(best.get(n, 0.0) >= LINK_SHORTFALL
@@ -345,20 +365,14 @@ def per_packet_policy(policy: str) -> bool:
     return cls is not None and issubclass(cls, SprayingPolicy)
 
 
-def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
-               busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
-               datapath: str = "", peak_delivery_bps: float | None = None) -> Fidelity:
-    """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);
-    busy as for assess().
-
-    Checked directions: switch->host always; fabric directions only under per-packet spraying
-    (the ideal 'spread' view is exact there; under ECMP their load depends on the hash)."""
+def checked_directions(graph: nx.Graph, plan: TrafficPlan, policy: str,
+                       busy: Mapping[tuple[str, str], float]
+                       ) -> tuple[dict[tuple[str, str], float],
+                                  dict[tuple[str, str], set[tuple[str, str]]]]:
+    """(the busy directions judged, their neighbours) as assess_run describes."""
     from topologies import model
 
     from fabric.analysis.ideal import equal_cost_paths
-    from fabric.analysis.links import read_links_csv
-    cpu = read_cpu_csv(run_dir / "cpu.csv") if (run_dir / "cpu.csv").exists() else []
-    links = read_links_csv(run_dir / "links.csv") if (run_dir / "links.csv").exists() else []
     to_host = {(model.attachment(graph, h)[0], h) for h in model.hosts(graph)}
     exact = per_packet_policy(policy)
     checked = {l: s for l, s in busy.items() if l in to_host or exact}
@@ -367,6 +381,21 @@ def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
         on_paths = {(a, b) for p in equal_cost_paths(graph, src, dst) for a, b in zip(p, p[1:])}
         for l in on_paths & set(checked):
             neighbours.setdefault(l, set()).update(on_paths)
+    return checked, neighbours
+
+
+def assess_run(run_dir: Path, graph: nx.Graph, plan: TrafficPlan, policy: str,
+               busy: Mapping[tuple[str, str], float], peak_forwarding_bps: float | None = None,
+               datapath: str = "", peak_delivery_bps: float | None = None) -> Fidelity:
+    """assess() over a run directory's cpu.csv and links.csv (missing files: no samples);
+    busy as for assess().
+
+    Checked directions: switch->host always; fabric directions only under per-packet spraying
+    (the ideal 'spread' view is exact there; under ECMP their load depends on the hash)."""
+    from fabric.analysis.links import read_links_csv
+    cpu = read_cpu_csv(run_dir / "cpu.csv") if (run_dir / "cpu.csv").exists() else []
+    links = read_links_csv(run_dir / "links.csv") if (run_dir / "links.csv").exists() else []
+    checked, neighbours = checked_directions(graph, plan, policy, busy)
     from topologies.queues import frame_bytes, graph_mtu
     verdict = assess(cpu, links, checked, neighbours, frame_bytes(graph_mtu(graph)))
     if peak_forwarding_bps is not None:

@@ -111,18 +111,31 @@ def format_sections(s: RunSummary) -> list[str]:
 def format_fidelity(f: Fidelity) -> list[str]:
     """Lines for the printed run summary."""
     head = "fidelity: " + ("FAITHFUL" if f.faithful else "UNFAITHFUL")
-    if f.cpu is not None:
-        c = f.cpu
-        head += (f"  (cpu {c.machine_busy_mean:.0%} mean / {c.machine_busy_peak:.0%} peak of "
-                 f"{c.cores} cores; ovs-vswitchd {c.ovs_vswitchd_cores_mean:.2f} / "
-                 f"{c.ovs_vswitchd_cores_peak:.2f} cores; agents {c.agents_cores_mean:.2f}; "
-                 f"controller {c.controller_cores_mean:.2f}")
+    if f.servers:
+        head += f"  ({'every one' if f.faithful else 'not every one'} of {len(f.servers)} servers"
+    elif f.cpu is not None:
+        head += "  (" + _cpu_figures(f.cpu, controller=True)
+    if f.cpu is not None or f.servers:
         if f.busy_links:
             worst = min(f.busy_links, key=lambda x: x.measured_util / x.ideal_util)
             head += (f"; busy links at >= {worst.measured_util / worst.ideal_util:.0%} of their "
                      "ideal load")
         head += ")"
-    return [head] + [f"  UNFAITHFUL: {r}" for r in f.reasons] + [f"  note: {w}" for w in f.warnings]
+    lines = [head]
+    for s in f.servers:   # cluster mode: each server's own verdict and figures
+        lines.append(f"  server {s.server}: {'FAITHFUL' if s.faithful else 'UNFAITHFUL'} ("
+                     + (_cpu_figures(s.cpu, controller=False) if s.cpu else "no CPU samples")
+                     + f"; {s.busy_links} busy directions judged; kernel drops "
+                     f"{s.kernel_dropped}; unread by OVS {s.ovs_rx_dropped}; OVS send failures "
+                     + ("unknown" if s.send_failures is None else str(s.send_failures)) + ")")
+    return lines + [f"  UNFAITHFUL: {r}" for r in f.reasons] + [f"  note: {w}" for w in f.warnings]
+
+
+def _cpu_figures(c: Any, controller: bool) -> str:
+    return (f"cpu {c.machine_busy_mean:.0%} mean / {c.machine_busy_peak:.0%} peak of "
+            f"{c.cores} cores; ovs-vswitchd {c.ovs_vswitchd_cores_mean:.2f} / "
+            f"{c.ovs_vswitchd_cores_peak:.2f} cores; agents {c.agents_cores_mean:.2f}"
+            + (f"; controller {c.controller_cores_mean:.2f}" if controller else ""))
 
 
 def format_transport(t: TransportResult) -> list[str]:

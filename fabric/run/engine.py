@@ -48,7 +48,7 @@ from fabric.run.live import LiveServer, start_live
 from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
-from fabric.run.cluster import (cluster_network, host_clock_offsets, record_tunnels,
+from fabric.run.cluster import (cluster_network, host_clock_offsets, measure, record_tunnels,
                                 remote_agent_prefix)
 from fabric.run.cluster import ddc as cluster_ddc
 from fabric.run.cluster.record import fetch_outputs
@@ -226,7 +226,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             agents.start()
             registry.register(pids=[p.pid for p in agents.procs.values()])
             # each flow's path from its 5-tuple, asked of the switches before any traffic flows
-            paths = trace_plan(graph, plan, fab.policy)
+            paths = trace_plan(graph, plan, fab.policy, *(
+                [measure.tracer_on_servers(net)] if spec.cluster else []))
             write_paths(paths, run_dir / "paths.csv")
             if live_port is not None:
                 live = start_live(graph, run_dir, f"{spec.name} on {fab.name} ({fab.policy})",
@@ -237,16 +238,20 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             phases["connect_s"] = time.monotonic() - tc
             before = net.tcp_counters(names)
             nic_before = net.nic_queue_drops(names)
-            cpu_groups = _cpu_groups(ctl, agents)
-            send_watch = ovsbuf.SendFailureWatch().start()   # OVS's own drops (its log)
-            with LinkSampler(graph, run_dir / "links.csv"), \
+            cpu_groups = _cpu_groups(ctl, agents, local_ovs=not spec.cluster)
+            # OVS's own drops (its log); cluster mode: each server's, read by its sampler
+            send_watch = None if spec.cluster else ovsbuf.SendFailureWatch().start()
+            sampler: Any = (measure.ClusterSampling(net, graph, run_dir, run_dir / "plan.json")
+                            if spec.cluster else LinkSampler(graph, run_dir / "links.csv"))
+            with sampler, \
                     CpuSampler(run_dir / "cpu.csv", cpu_groups), \
                     PacketCapture(capture_interfaces(spec.run.capture, graph),
                                   run_dir / "capture"):  # links.csv, cpu.csv, capture/*.pcap
                 t0 = agents.go(spec.run.start_delay_s, host_clock_offsets(run_dir))
                 summary.t0 = t0
                 injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
-                    failure_actions(spec.failures, graph, fab.name), t0).start()
+                    failure_actions(spec.failures, graph, fab.name), t0,
+                    measure.set_links_on_servers(net) if spec.cluster else None).start()
                 if live is not None:
                     live.state.watch(plan, run_dir / "agents", t0, paths)
                     live.state.add_source(_failure_events(injector))
@@ -260,7 +265,8 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             summary.tcp = tcpstats.total(tcpstats.delta(before[n], after[n]) for n in names)
             summary.loss = loss.as_dict(loss.by_tier(read_links_csv(run_dir / "links.csv"),
                                                      net.nic_queue_drops(names) - nic_before,
-                                                     send_watch.stop()))
+                                                     send_watch.stop() if send_watch
+                                                     else sampler.send_failures))
         finally:
             t = time.monotonic()
 
@@ -324,8 +330,10 @@ def _finish(plan: TrafficPlan, graph: nx.Graph, run_dir: Path, summary: RunSumma
         write_json(run_dir / "summary.json", summary.to_dict())
 
 
-def _cpu_groups(ctl: ControllerProcess, agents: AgentGroup) -> PidGroups:
-    """The processes whose CPU the fidelity monitor follows (fabric.analysis.fidelity.GROUPS)."""
-    ovs = ovs_vswitchd_pids()
+def _cpu_groups(ctl: ControllerProcess, agents: AgentGroup, local_ovs: bool = True) -> PidGroups:
+    """The processes whose CPU the fidelity monitor follows (fabric.analysis.fidelity.GROUPS);
+    `local_ovs` False (cluster mode): the switches' ovs-vswitchd are the servers' (measured
+    there, fabric.run.cluster.measure), not this machine's."""
+    ovs = ovs_vswitchd_pids() if local_ovs else []
     return lambda: {"ovs_vswitchd": ovs, "controller": [ctl.pid] if ctl.pid else [],
                     "agents": [p.pid for p in list(agents.procs.values())]}

@@ -21,7 +21,7 @@ import networkx as nx
 from fabric.analysis.fidelity import COLUMNS as CPU_COLUMNS
 from fabric.analysis.fidelity import GROUPS, SAMPLE_INTERVAL_S
 from fabric.analysis.links import COLUMNS as LINK_COLUMNS
-from fabric.analysis.links import directions
+from fabric.analysis.links import Direction, directions
 from fabric.analysis import loss
 
 log = logging.getLogger("fabric.samplers")
@@ -185,13 +185,16 @@ class LinkSampler(CsvSampler):
     # samples (about once a second) and repeat the last values in between
     DROPS_EVERY = 4
 
-    def __init__(self, graph: nx.Graph, path: Path, interval_s: float = 0.25,
+    def __init__(self, graph: nx.Graph | None, path: Path, interval_s: float = 0.25,
                  sysfs: Path = SYSFS, drops: Callable[[], tuple[dict[str, int],
-                                                               dict[str, int]]] | None = None):
+                                                               dict[str, int]]] | None = None,
+                 dirs: Sequence[Direction] | None = None):
+        """`dirs`: sample these directions instead of every one of `graph` (a cluster
+        server samples its own switches' interfaces, fabric.run.cluster.serverd)."""
         super().__init__(path, LINK_COLUMNS, interval_s)
-        self.dirs = directions(graph)
+        self.dirs = list(dirs) if dirs is not None else directions(graph)
         self.sysfs = sysfs
-        self._missing: set[str] = set()
+        self.missing: set[str] = set()
         self._drops = drops if drops is not None else read_drops
         self._drop_values: tuple[dict[str, int], dict[str, int]] = ({}, {})
         self._count = 0
@@ -200,8 +203,8 @@ class LinkSampler(CsvSampler):
         try:
             return int((self.sysfs / intf / "statistics" / counter).read_text())
         except (OSError, ValueError):
-            if intf not in self._missing:
-                self._missing.add(intf)
+            if intf not in self.missing:
+                self.missing.add(intf)
                 log.warning("no counters for %s: it is left out of links.csv", intf)
             return None
 

@@ -270,6 +270,10 @@ def parse_spec(doc: dict[str, Any]) -> ExperimentSpec:
     if rest.cluster is not None:
         with errors.check():
             rest.cluster.check("cluster")
+        if rest.run.capture:   # the head's packet sockets cannot see the servers' interfaces
+            errors.errors.append(SpecError("run.capture", "packet capture is not supported in "
+                                           "cluster mode (the links are on the servers): remove "
+                                           "run.capture or the [cluster] table"))
     for i, w in enumerate(workloads):
         with errors.check():
             w.check(f"workload[{i}]")
