@@ -19,7 +19,6 @@ Also here: what else must run on the server that owns a switch: `ovs-appctl ofpr
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import threading
@@ -131,8 +130,8 @@ class ClusterSampling:
                 cfg = {"directions": [[d.link, d.src, d.dst, d.tier, d.rate_mbps, d.intf]
                                       for d in self.dirs.get(name, [])],
                        "agents_match": self.match}
-                proc.stdin.write(json.dumps(cfg) + "\n")  # type: ignore[union-attr]
-                proc.stdin.flush()  # type: ignore[union-attr]
+                proc.stdin.write(json.dumps(cfg) + "\n")
+                proc.stdin.flush()
                 self.ready[name] = threading.Event()
                 self.readers[name] = threading.Thread(target=self._read, args=(name, proc),
                                                       name=f"measure-{name}", daemon=True)
