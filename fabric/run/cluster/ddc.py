@@ -16,7 +16,6 @@ routes, the removal script) are functions of the model and the placement.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import select
@@ -35,6 +34,7 @@ from topologies.errors import RunError
 from topologies.placement import Placement
 
 from fabric.run import reseqd, voq
+from fabric.run.cluster import lifecycle
 from fabric.run.cluster.ssh import Server, remote_python
 from fabric.run.tcnl import ClassStats
 
@@ -111,14 +111,9 @@ def write_nft_routes(net: Any, run_dir: Path) -> Path:
 
 def register_names(net: Any) -> None:
     """Record, before they exist, the VOQ devices and nft tables this run may make on each
-    server, in the run's registry entry per server (fabric.run.cluster.lifecycle.register_on,
-    where `fabric clean` finds them after a SIGKILL). The server processes (voqd, reseqd) need
-    no entry: their command lines carry the run directory, which that cleanup matches.
-    Does nothing where the lifecycle module is absent (teardown removes them anyway)."""
-    try:
-        lifecycle = importlib.import_module("fabric.run.cluster.lifecycle")
-    except ImportError:
-        return
+    server, in the run's registry entry per server (lifecycle.register_on, where `fabric clean`
+    finds them after a SIGKILL). The server processes (voqd, reseqd) need no entry: their
+    command lines carry the run directory, which that cleanup matches."""
     for server in net.servers:
         intfs, tables = server_names(net.graph, net.placement, server)
         lifecycle.register_on(server, interfaces=intfs, nft_tables=tables)
