@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cluster_emulation import Bed, summary_of
+from tests.test_cluster_emulation import Bed, bed_up, summary_of
 
 pytestmark = pytest.mark.emulation
 
@@ -41,12 +41,8 @@ size_bytes = "1MB"
 
 @pytest.fixture(scope="module")
 def ddc_bed(tmp_path_factory: pytest.TempPathFactory) -> Bed:
-    bed = Bed(tmp_path_factory.mktemp("clddc"), f"afd{os.getpid() % 10000}")
-    bed.sh("up", "2")
-    try:
+    with bed_up(tmp_path_factory.mktemp("clddc"), f"afd{os.getpid() % 10000}") as bed:
         yield bed
-    finally:
-        bed.sh("down")
 
 
 def server_state(bed: Bed, server: str) -> list[str]:

@@ -87,12 +87,12 @@ class Bed:
 
 
 @contextmanager
-def bed_up(tmp: Path, prefix: str) -> Iterator[Bed]:
+def bed_up(tmp: Path, prefix: str, cls: type[Bed] = Bed) -> Iterator[Bed]:
     """A 2-server test bed under `prefix` (each test module its own), down afterwards."""
     if subprocess.run(["sh", "-c", "command -v sshd || test -x /usr/sbin/sshd"],
                       capture_output=True).returncode:
         pytest.fail("the cluster test bed needs openssh-server and sudo (.ci/run installs them)")
-    bed = Bed(tmp, prefix)
+    bed = cls(tmp, prefix)
     bed.sh("up", "2")
     try:
         yield bed

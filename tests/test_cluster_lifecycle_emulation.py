@@ -13,16 +13,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from tests.test_cluster_emulation import Bed
+from tests.test_cluster_emulation import Bed, bed_up
 
 pytestmark = pytest.mark.emulation
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,15 +91,10 @@ class LifeBed(Bed):
 
 
 @pytest.fixture(scope="module")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> LifeBed:
-    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
-        pytest.fail("the cluster test bed needs openssh-server and sudo (.ci/run installs them)")
-    b = LifeBed(tmp_path_factory.mktemp("life"), f"afl{os.getpid() % 100}")
-    b.sh("up", "2")
-    try:
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LifeBed]:
+    with bed_up(tmp_path_factory.mktemp("life"), f"afl{os.getpid() % 100}", LifeBed) as b:
+        assert isinstance(b, LifeBed)
         yield b
-    finally:
-        b.sh("down")
 
 
 def wait_for_agents(proc: subprocess.Popen[str], out: Path) -> Path:
