@@ -10,6 +10,7 @@ not over ssh: an ssh session of the test itself would count as a leftover.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -280,6 +281,15 @@ def test_fabric_up_on_the_servers_runs_a_workload_and_leaves_nothing(
         term.wait_for("2 received")
         term.send("workload ring")
         term.wait_for("workload ring finished: 24/24 flows complete", 120)
+        term.send("util")                              # sampled on the servers
+        term.wait_for("l1->s1")
+        term.send("fail s1")                           # its links: on tb1, tunnels to tb2 too
+        term.wait_for("s1: down (4 interfaces)")
+        time.sleep(0.5)                                # the port-status reaches the controller
+        term.send("h1 ping -c 2 h3")
+        term.wait_for("2 received", count=2)           # re-routed through s2
+        term.send("restore s1")
+        term.wait_for("s1: up (4 interfaces)")
         term.send("exit")
         term.wait_for("everything removed", 60)
     finally:
@@ -287,6 +297,9 @@ def test_fabric_up_on_the_servers_runs_a_workload_and_leaves_nothing(
         _wait_gone(term.pid, 120)   # torn down (SIGHUP) before the test bed goes
     (run,) = (tmp_path / "runs").iterdir()
     assert (run / "workloads" / "1-ring" / "flows.csv").exists()
+    with open(run / "links.csv", newline="") as f:   # the servers' switch ports, with figures
+        sampled = {r["link"] for r in csv.DictReader(f) if r.get("tx_bytes")}
+    assert any("l1" in x for x in sampled) and any("l2" in x for x in sampled), sampled
     for s in SERVERS:
         assert bed.leftovers(s) == [], s
         assert bed.inside(s, f"ls -A {tmp_path / 'runs'}").strip() == ""
