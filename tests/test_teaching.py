@@ -256,14 +256,18 @@ def test_every_lesson_step_names_a_fabric_of_its_file():
         assert load_experiment(EXAMPLES / step.file).fabric(step.fabric).name == step.fabric
 
 
-def test_fail_and_restore_arguments_are_checked_before_touching_links(tmp_path, monkeypatch):
+def test_fail_and_restore_arguments_are_checked_before_touching_links(tmp_path):
     from fabric.run import session as session_mod
     s = spec()
     g = s.fabric(None).build()
     touched = []
-    monkeypatch.setattr(session_mod, "set_links", lambda intfs, up: touched.append((intfs, up)) or "")
-    sess = session_mod.Session(s, s.fabric(None), g, build_plan(s, g), tmp_path, None, None,
-                               LiveState(g, tmp_path, "t"), None)
+
+    class FakeNetwork:   # records what would be set instead of touching interfaces
+        def set_links(self, intfs: list[str], up: bool) -> str:
+            touched.append((intfs, up))
+            return ""
+    sess = session_mod.Session(s, s.fabric(None), g, build_plan(s, g), tmp_path, None,
+                               FakeNetwork(), LiveState(g, tmp_path, "t"), None)
     for bad, msg in ((["l1", "h1"], "host link"), (["l1", "l2"], "no link"), (["h1"], "has hosts"),
                      (["l1"], "has hosts"), (["x;reboot"], "not a node"), ([], "give a link")):
         with pytest.raises(ValueError, match=msg):

@@ -12,7 +12,7 @@ import shlex
 import subprocess
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import networkx as nx
 
@@ -23,7 +23,11 @@ from topologies.queues import DEFAULT_MTU, graph_mtu
 
 from fabric.analysis import loss
 from fabric.analysis import tcp as tcpstats
+from fabric.analysis.paths import FlowPath
 from fabric.run import registry, voq
+from fabric.run.failures import set_links
+from fabric.run.paths import trace_plan
+from fabric.run.samplers import LinkSampler
 from fabric.run.pycompat import ensure_strict_version
 from topologies.ddc import scheduled
 from topologies.errors import RunError
@@ -165,6 +169,20 @@ class EmulatedNetwork:
         """Drops of every root qdisc in these hosts' namespaces (their NIC queues), summed."""
         return sum(sum(loss.qdisc_drops(self.host(n).cmd(" ".join(loss.QDISC_COMMAND))).values())
                    for n in names)
+
+    # ------------------------------------------------------------ where things are
+    def set_links(self, interfaces: Sequence[str], up: bool) -> str:
+        """Switch interfaces up or down (failures, `fabric up`'s fail/restore); '' or errors."""
+        return set_links(interfaces, up)
+
+    def trace(self, plan: Any, policy: str) -> list[FlowPath]:
+        """Each transfer's path, asked of the switches (ofproto/trace)."""
+        return trace_plan(self.graph, plan, policy)
+
+    def link_sampler(self, run_dir: Path, agents_match: Path) -> Any:
+        """The context manager that writes run_dir/links.csv while the workload runs
+        (`agents_match`: a path in the agents' command lines; cluster mode samples them)."""
+        return LinkSampler(self.graph, run_dir / "links.csv")
 
     # ------------------------------------------------------------ configuration
     def _send_host_config(self, shaping: dict[str, list[str]]) -> None:

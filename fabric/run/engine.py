@@ -45,16 +45,15 @@ from fabric.analysis.paths import write_paths
 from fabric.run.capture import PacketCapture
 from fabric.run.failures import FailureInjector
 from fabric.run.live import LiveServer, start_live
-from fabric.run.paths import trace_plan
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
-from fabric.run.cluster import (cluster_network, host_clock_offsets, measure, record_tunnels,
+from fabric.run.cluster import (cluster_network, host_clock_offsets, record_tunnels,
                                 remote_agent_prefix)
 from fabric.run.cluster import ddc as cluster_ddc
 from fabric.run.cluster.record import fetch_outputs
 from fabric.run.emulation import EmulatedNetwork
 from fabric.run.startup import bring_up, make_fabric, ready_timeout_s
-from fabric.run.samplers import CpuSampler, LinkSampler, PidGroups, ovs_vswitchd_pids
+from fabric.run.samplers import CpuSampler, PidGroups, ovs_vswitchd_pids
 from fabric.spec.cluster import ClusterSpec
 from fabric.spec.experiment import ExperimentSpec, FabricSpec, capture_interfaces
 
@@ -226,8 +225,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             agents.start()
             registry.register(pids=[p.pid for p in agents.procs.values()])
             # each flow's path from its 5-tuple, asked of the switches before any traffic flows
-            paths = trace_plan(graph, plan, fab.policy, *(
-                [measure.tracer_on_servers(net)] if spec.cluster else []))
+            paths = net.trace(plan, fab.policy)
             write_paths(paths, run_dir / "paths.csv")
             if live_port is not None:
                 live = start_live(graph, run_dir, f"{spec.name} on {fab.name} ({fab.policy})",
@@ -241,8 +239,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
             cpu_groups = _cpu_groups(ctl, agents, local_ovs=not spec.cluster)
             # OVS's own drops (its log); cluster mode: each server's, read by its sampler
             send_watch = None if spec.cluster else ovsbuf.SendFailureWatch().start()
-            sampler: Any = (measure.ClusterSampling(net, graph, run_dir, run_dir / "plan.json")
-                            if spec.cluster else LinkSampler(graph, run_dir / "links.csv"))
+            sampler = net.link_sampler(run_dir, run_dir / "plan.json")
             with sampler, \
                     CpuSampler(run_dir / "cpu.csv", cpu_groups), \
                     PacketCapture(capture_interfaces(spec.run.capture, graph),
@@ -251,7 +248,7 @@ def _emulate(spec: ExperimentSpec, fab: Any, graph: nx.Graph, plan: Any, run_dir
                 summary.t0 = t0
                 injector = FailureInjector(  # [[failure]]: links down at t0 + at_s
                     failure_actions(spec.failures, graph, fab.name), t0,
-                    measure.set_links_on_servers(net) if spec.cluster else None).start()
+                    partial(net.set_links, up=False)).start()
                 if live is not None:
                     live.state.watch(plan, run_dir / "agents", t0, paths)
                     live.state.add_source(_failure_events(injector))

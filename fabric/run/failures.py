@@ -34,14 +34,20 @@ class FailureEvent:
 
 # ---------------------------------------------------------------- adapter
 
-def set_links(interfaces: Sequence[str], up: bool) -> str:
-    """`ip link set dev X up|down` for each interface in one `ip -batch`; '' or the error text."""
+def link_batch(interfaces: Sequence[str], up: bool) -> str:
+    """`ip -batch` lines setting each interface up|down; ValueError for a name that is not one
+    of the model's interface names (nothing else reaches `ip`)."""
     for name in interfaces:
         if not model.INTF_NAME.match(name):
             raise ValueError(f"refusing to touch interface {name!r}")
     state = "up" if up else "down"
-    lines = "".join(f"link set dev {name} {state}\n" for name in interfaces)
-    res = subprocess.run(["ip", "-batch", "-"], input=lines, capture_output=True, text=True)
+    return "".join(f"link set dev {name} {state}\n" for name in interfaces)
+
+
+def set_links(interfaces: Sequence[str], up: bool) -> str:
+    """`ip link set dev X up|down` for each interface in one `ip -batch`; '' or the error text."""
+    res = subprocess.run(["ip", "-batch", "-"], input=link_batch(interfaces, up),
+                         capture_output=True, text=True)
     return res.stderr.strip() if res.returncode else ""
 
 

@@ -39,16 +39,13 @@ from fabric.analysis.summary import write_json
 from fabric.plan.traffic import build_plan
 from fabric.run.agents import AgentGroup
 from fabric.run.cleanup import stray_nft_tables
-from fabric.run.cluster import measure, remote_agent_prefix
+from fabric.run.cluster import remote_agent_prefix
 from fabric.run.cluster.record import fetch_outputs, push_inputs
 from fabric.run.datapath import choose_datapath
 from fabric.run.engine import log_to, running_fabric
 from fabric.run.rundir import environment, new_run_dir
 from fabric.run.runlock import exclusive_run
-from fabric.run.samplers import LinkSampler
-from fabric.run.failures import set_links
 from fabric.run.live import LiveServer, link_up
-from fabric.run.paths import trace_plan
 
 log = logging.getLogger("fabric.run.session")
 
@@ -124,7 +121,7 @@ class Session:
         (wdir / "agents").mkdir(parents=True)
         plan.save(wdir / "plan.json")
         hosts_file = self.run_dir / "hosts.json"
-        paths = trace_plan(self.graph, plan, self.fab.policy)
+        paths = self.net.trace(plan, self.fab.policy)   # cluster mode: on the servers
         write_paths(paths, wdir / "paths.csv")
         names = sorted({t.src for t in plan.transfers} | {t.dst for t in plan.transfers})
         cluster = getattr(self.spec, "cluster", None)
@@ -215,10 +212,7 @@ class Session:
         pairs = self._links_of(args)
         intfs = [model.intf_name(n, model.port(self.graph, n, o)) for a, b in pairs
                  for n, o in ((a, b), (b, a))]
-        if getattr(self.spec, "cluster", None):   # on the server owning each interface
-            error = measure.set_links_on_servers(self.net, up)(intfs)
-        else:
-            error = set_links(intfs, up)
+        error = self.net.set_links(intfs, up)   # cluster mode: on each owning server
         if error:
             raise ValueError(f"ip link failed: {error}")
         what = " ".join(args)
@@ -368,15 +362,6 @@ def _field(line: str, key: str) -> str:
     return ""
 
 
-def _link_sampler(spec: Any, graph: nx.Graph, run_dir: Path, net: Any) -> Any:
-    """links.csv for the live view's `util` and the link colours: this machine's interfaces, or
-    (with [cluster]) every server's, sampled there (fabric.run.cluster.measure; the agents of
-    every workload of the session are matched by the workloads directory)."""
-    if getattr(spec, "cluster", None):
-        return measure.ClusterSampling(net, graph, run_dir, run_dir / "workloads")
-    return LinkSampler(graph, run_dir / "links.csv")
-
-
 def fabric_up(spec: Any, spec_path: Path | None, out_base: Path, fabric_name: str | None = None,
               live_port: int | None = 0, stdin: Any = None) -> Path:
     """Build the fabric, hand the terminal to the CLI, tear everything down when it returns
@@ -399,7 +384,7 @@ def fabric_up(spec: Any, spec_path: Path | None, out_base: Path, fabric_name: st
             try:
                 with running_fabric(fab, graph, run_dir, datapath, phases,
                                     cluster=getattr(spec, "cluster", None)) as (ctl, net), \
-                        _link_sampler(spec, graph, run_dir, net):
+                        net.link_sampler(run_dir, run_dir / "workloads"):
                     state = LiveState(graph, run_dir, f"{spec.name} on {fab.name} "
                                       f"({fab.policy}), fabric up", link_up)
                     state.status = "up"

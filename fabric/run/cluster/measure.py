@@ -30,7 +30,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import networkx as nx
 
-from topologies import model
 
 from fabric.analysis.fidelity import COLUMNS as CPU_COLUMNS
 from fabric.analysis.links import COLUMNS as LINK_COLUMNS
@@ -39,6 +38,7 @@ from fabric.analysis.ovsbuf import SendFailures
 from fabric.analysis.servers import SERVERS_DIR
 from fabric.run import registry
 from fabric.run.cluster.ssh import remote_python
+from fabric.run.failures import link_batch
 
 log = logging.getLogger("fabric.run.cluster")
 READY_TIMEOUT_S = 60.0
@@ -263,16 +263,11 @@ def set_links_on_servers(net: Any, up: bool = False) -> Any:
     """fabric.run.failures' `set_down(interfaces)` (up=False; `fabric up`'s restore: True):
     `ip -batch` on each owning server (a link that crosses servers: its two tunnel devices);
     '' or the errors."""
-    state = "up" if up else "down"
-
     def set_links(interfaces: Sequence[str]) -> str:
-        for name in interfaces:
-            if not model.INTF_NAME.match(name):
-                raise ValueError(f"refusing to touch interface {name!r}")
+        link_batch(interfaces, up)   # every name checked before any server is touched
         errors = []
         for server, intfs in by_server(interfaces, net.placement.node_server).items():
-            lines = "".join(f"link set dev {i} {state}\n" for i in intfs)
-            res = net.servers[server].run("ip -batch -", input_text=lines)
+            res = net.servers[server].run("ip -batch -", input_text=link_batch(intfs, up))
             if res.returncode:
                 errors.append(f"{server}: {res.stderr.strip()}")
         return "; ".join(errors)

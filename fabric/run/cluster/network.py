@@ -19,7 +19,7 @@ import logging
 import re
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import networkx as nx
 
@@ -29,11 +29,13 @@ from topologies.mininet_topo import ModelTopo
 from topologies.placement import Placement
 from topologies.queues import graph_mtu
 
-from fabric.run.cluster import lifecycle
+from fabric.analysis.paths import FlowPath
+from fabric.run.cluster import lifecycle, measure
 from fabric.run.cluster.ddc import create_voqs, remove_on_servers
 from fabric.run.cluster.ssh import ALIVE, ReverseForwards, Server, ServerCheck, close_masters
 from fabric.run.cluster.tunnels import ssh_link_class
 from fabric.run.emulation import EmulatedNetwork, _mininet
+from fabric.run.paths import trace_plan
 from fabric.run.pycompat import ensure_strict_version
 from fabric.spec.cluster import ClusterSpec
 
@@ -181,6 +183,16 @@ class ClusterNetwork(EmulatedNetwork):
         self._shape_switch_ports(shaping[""])
         log.info("cluster network up: %d hosts, %d switches over %s", len(self.net.hosts),
                  len(self.net.switches), ", ".join(self.servers))
+
+    def set_links(self, interfaces: Sequence[str], up: bool) -> str:
+        return measure.set_links_on_servers(self, up)(interfaces)
+
+    def trace(self, plan: Any, policy: str) -> list[FlowPath]:
+        return trace_plan(self.graph, plan, policy, measure.tracer_on_servers(self))
+
+    def link_sampler(self, run_dir: Path, agents_match: Path) -> Any:
+        """One sampler process per server (links.csv, servers/<name>/cpu.csv)."""
+        return measure.ClusterSampling(self, self.graph, run_dir, agents_match)
 
     def _per_server(self, items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
         """(switch, line) pairs grouped by the server owning the switch."""
