@@ -15,7 +15,7 @@ from topologies.ddc import build_ddc
 from topologies.leafspine import build_leaf_spine
 from topologies.placement import place
 
-from fabric.run.cluster import ddc, voqd
+from fabric.run.cluster import ddc, lifecycle, voqd
 from fabric.run.cluster.ssh import Server
 
 SERVERS = {k: Server(k, ip, "root", "/cfg", "/tmp/aifabric-ssh-x-%h")
@@ -65,10 +65,13 @@ def test_server_names_and_their_removal() -> None:
     intfs, tables = ddc.server_names(g, p, server)
     assert intfs == ["ncp1-vq", "ncp1-vs"]
     assert ("netdev", "fabric_ncp1") in tables
-    script = ddc.removal_script(intfs, tables)
+    # registered with the run's record, removed by its removal script at teardown and by
+    # `fabric clean` (fabric.run.cluster.lifecycle)
+    script = lifecycle.removal_script({"interfaces": intfs, "nft_tables": tables})
     assert "ip link del ncp1-vq" in script and "nft delete table netdev fabric_ncp1" in script
-    # anything not named like ours never reaches the script
-    bad = ddc.removal_script(["eth0", "x; reboot"], [("netdev", "other"), ("ip", "fabric_l1")])
+    # anything not named like a device or table never reaches the script
+    bad = lifecycle.removal_script({"interfaces": ["x; reboot"],
+                                    "nft_tables": [("netdev", "x; reboot"), ("rm", "fabric_l1")]})
     assert bad.strip() == "true"
     unscheduled = build_ddc(ncps=2, ncfs=2, hosts_per_ncp=2, host_rate_mbps=10, scheduler="none")
     assert ddc.server_names(unscheduled, place(unscheduled, ["tb1", "tb2"]), server)[0] == []

@@ -89,17 +89,6 @@ def server_names(graph: nx.Graph, placement: Placement, server: str
     return intfs, [("netdev", table_name(s)) for s in sws]
 
 
-def removal_script(intfs: list[str], tables: list[tuple[str, str]]) -> str:
-    """Shell lines deleting these interfaces and nft tables where they exist; one output
-    line per removal."""
-    lines = [f"ip link del {i} 2>/dev/null && echo interface {i}" for i in intfs
-             if model.INTF_NAME.match(i)]
-    lines += [f"nft delete table {f} {n} 2>/dev/null && echo nft table {f} {n}"
-              for f, n in tables if f == "netdev" and n.startswith("fabric_")
-              and model.SWITCH_NAME.match(n[len("fabric_"):])]
-    return "\n".join([*lines, "true"]) + "\n"
-
-
 # ------------------------------------------------------------------ the network's part
 
 def write_nft_routes(net: Any, run_dir: Path) -> Path:
@@ -137,19 +126,6 @@ def create_voqs(net: Any) -> None:
         s.run("; ".join(f"echo 1 >/proc/sys/net/ipv6/conf/{n}/disable_ipv6" for n in names)
               + " 2>/dev/null; true")
         log.info("VOQs on %s: %s", server, ", ".join(ncps))
-
-
-def remove_on_servers(net: Any) -> list[str]:
-    """Delete the run's VOQ devices and nft tables on every server; what was removed."""
-    removed = []
-    for name, s in net.servers.items():
-        intfs, tables = server_names(net.graph, net.placement, name)
-        try:
-            res = s.run("sh -s", input_text=removal_script(intfs, tables), timeout_s=60)
-            removed += [f"{name}: {line}" for line in res.stdout.splitlines() if line.strip()]
-        except (subprocess.TimeoutExpired, OSError) as exc:
-            log.error("removing the DDC's devices on %s failed: %s", name, exc)
-    return removed
 
 
 # ------------------------------------------------------------------ the credit loop's VOQs

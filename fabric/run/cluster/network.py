@@ -31,7 +31,7 @@ from topologies.queues import graph_mtu
 
 from fabric.analysis.paths import FlowPath
 from fabric.run.cluster import lifecycle, measure
-from fabric.run.cluster.ddc import create_voqs, remove_on_servers
+from fabric.run.cluster.ddc import create_voqs
 from fabric.run.cluster.ssh import ALIVE, ReverseForwards, Server, ServerCheck, close_masters
 from fabric.run.cluster.tunnels import ssh_link_class
 from fabric.run.emulation import EmulatedNetwork, _mininet
@@ -269,7 +269,6 @@ class ClusterNetwork(EmulatedNetwork):
                 lifecycle.forget(name)
             except RunError as exc:   # stays in the record: `fabric clean` tries again
                 log.error("%s", exc)
-        removed += remove_on_servers(self)   # VOQ devices, nft tables (spray, ddc)
         if removed:
             log.info("cluster leftovers removed: %s", "; ".join(removed))
         return removed
