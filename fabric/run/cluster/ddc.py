@@ -35,7 +35,7 @@ from topologies.placement import Placement
 
 from fabric.run import reseqd, voq
 from fabric.run.cluster import lifecycle
-from fabric.run.cluster.ssh import Server, remote_python
+from fabric.run.cluster.ssh import Server, ended_stderr, remote_python
 from fabric.run.tcnl import ClassStats
 
 log = logging.getLogger("fabric.run.cluster")
@@ -151,7 +151,7 @@ class RemoteVoqs:
                 line = _readline(p, 30.0)
                 if line != "ready":
                     raise RunError(f"the VOQ agent on {name} did not start: "
-                                   f"{line or _stderr(p) or 'no answer'}")
+                                   f"{line or ended_stderr(p) or 'no answer'}")
         except BaseException:
             self.close()
             raise
@@ -200,7 +200,7 @@ class RemoteVoqs:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-            err = _stderr(p)
+            err = ended_stderr(p)
             if err:
                 log.warning("VOQ agent on %s: %s", name, err[-300:])
             for f in (p.stdout, p.stderr):
@@ -232,15 +232,6 @@ def _readline(p: subprocess.Popen[str], timeout_s: float) -> str:
     assert p.stdout is not None
     ready, _, _ = select.select([p.stdout], [], [], timeout_s)
     return p.stdout.readline().strip() if ready else ""
-
-
-def _stderr(p: subprocess.Popen[str]) -> str:
-    if p.poll() is None or p.stderr is None or p.stderr.closed:
-        return ""
-    try:
-        return p.stderr.read().strip()
-    except (OSError, ValueError):
-        return ""
 
 
 def credit_devices(net: Any, run_dir: Path) -> RemoteVoqs:

@@ -37,7 +37,7 @@ from fabric.analysis.links import Direction, directions
 from fabric.analysis.ovsbuf import SendFailures
 from fabric.analysis.servers import SERVERS_DIR
 from fabric.run import registry
-from fabric.run.cluster.ssh import remote_python
+from fabric.run.cluster.ssh import ended_stderr, remote_python
 from fabric.run.failures import link_batch
 
 log = logging.getLogger("fabric.run.cluster")
@@ -142,7 +142,7 @@ class ClusterSampling:
                 if name not in self.started:
                     from topologies.errors import RunError
                     raise RunError(f"cluster: the measuring process on {name} did not start: "
-                                   f"{_stderr(proc).strip()[-400:]}")
+                                   f"{ended_stderr(proc).strip()[-400:]}")
         except BaseException:
             self._kill()
             self._close()
@@ -198,7 +198,7 @@ class ClusterSampling:
             reader.join(max(0.0, deadline - time.monotonic()))
             if reader.is_alive() or name not in self.results:
                 log.error("no measurement results from %s: %s", name,
-                          "no answer" if reader.is_alive() else _stderr(self.procs[name])[-300:])
+                          "no answer" if reader.is_alive() else ended_stderr(self.procs[name])[-300:])
         self._kill()
         self._close()
         found = []
@@ -236,15 +236,6 @@ class ClusterSampling:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _stderr(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None or proc.stderr is None:
-        return ""
-    try:
-        return proc.stderr.read()
-    except (OSError, ValueError):
-        return ""
 
 
 # ------------------------------------------------------------------------------ on the owner

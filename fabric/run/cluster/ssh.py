@@ -214,3 +214,14 @@ def remote_agent_prefix() -> tuple[str, ...]:
 def remote_python(module: str, *args: str) -> list[str]:
     """argv that runs `python -m module args` on a server with this project's interpreter."""
     return [*remote_agent_prefix(), sys.executable, "-m", module, *args]
+
+
+def ended_stderr(proc: subprocess.Popen[str]) -> str:
+    """What a remote program (Server.popen) wrote on stderr, once it has ended ('' while it
+    runs: reading then would block)."""
+    if proc.poll() is None or proc.stderr is None or proc.stderr.closed:
+        return ""
+    try:
+        return proc.stderr.read().strip()
+    except (OSError, ValueError):
+        return ""
